@@ -1,0 +1,182 @@
+"""The project's one config file (pipeline.toml), validated once by each entry point.
+
+Each section is a frozen dataclass; the loader checks presence, type and range of every key so a typo in a
+fork's config fails at start-up with one line naming the key, not halfway through a deploy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+DEFAULT_PATH = Path("pipeline.toml")
+
+
+class ConfigError(ValueError):
+    """The config file is missing, unreadable, or has a missing/invalid key."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str
+    test_fraction: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    hidden_units: int
+    dropout: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    smoke_examples: int
+    warmup_records: int
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    min_accuracy: float
+    min_macro_f1: float
+    max_accuracy_drop: float
+    max_macro_f1_drop: float
+    max_latency_p50_ratio: float
+
+
+@dataclass(frozen=True)
+class ImagesConfig:
+    registry: str
+    serving_repository: str
+    training_repository: str
+    source: str
+
+
+@dataclass(frozen=True)
+class ServingConfig:
+    rest_port: int
+    grpc_port: int
+    network: str
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    ready_timeout_seconds: float
+    lock_timeout_seconds: float
+    bake_seconds: float
+    scale_down_delay_seconds: float
+    smoke_requests: int
+    latency_budget_ms_p95: float
+    probability_tolerance: float
+    max_bake_error_rate: float
+    history_entries: int
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    export: ExportConfig
+    gate: GateConfig
+    images: ImagesConfig
+    serving: ServingConfig
+    deploy: DeployConfig
+
+    @property
+    def serving_image(self) -> str:
+        """Repository of the serving image, e.g. 127.0.0.1:5000/digits-serving."""
+        return f"{self.images.registry}/{self.images.serving_repository.format(model=self.model.name)}"
+
+    @property
+    def training_image(self) -> str:
+        return f"{self.images.registry}/{self.images.training_repository.format(model=self.model.name)}"
+
+    @property
+    def network(self) -> str:
+        return self.serving.network.format(model=self.model.name)
+
+    def version_dir(self, artifacts: Path, model_version: int) -> Path:
+        """TF Serving's layout: <model base path>/<name>/<integer version>/."""
+        return artifacts / "model" / self.model.name / str(model_version)
+
+
+# Keys whose value must lie in a range; everything numeric not listed must be > 0.
+_RANGES: dict[str, tuple[float, float]] = {
+    "data.test_fraction": (0.05, 0.9),
+    "data.seed": (0, 2**31 - 1),
+    "train.seed": (0, 2**31 - 1),
+    "train.dropout": (0.0, 0.95),
+    "gate.min_accuracy": (0.0, 1.0),
+    "gate.min_macro_f1": (0.0, 1.0),
+    "gate.max_accuracy_drop": (0.0, 1.0),
+    "gate.max_macro_f1_drop": (0.0, 1.0),
+    "export.warmup_records": (1, 1000),
+    "serving.rest_port": (1, 65535),
+    "serving.grpc_port": (1, 65535),
+    "deploy.scale_down_delay_seconds": (0, 86_400),
+    "deploy.max_bake_error_rate": (0.0, 1.0),
+}
+
+_Section = TypeVar("_Section")
+
+
+def _section(cls: type[_Section], name: str, raw: Any) -> _Section:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] is missing or not a table")
+    hints = get_type_hints(cls)
+    unknown = sorted(set(raw) - set(hints))
+    if unknown:
+        raise ConfigError(f"[{name}] has unknown key {unknown[0]!r}")
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        key = f"{name}.{field.name}"
+        if field.name not in raw:
+            raise ConfigError(f"missing key {key}")
+        value = raw[field.name]
+        expected = hints[field.name]
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise ConfigError(f"{key} must be {expected.__name__}, got {value!r}")
+        if isinstance(value, str) and not value.strip():
+            raise ConfigError(f"{key} must not be empty")
+        if isinstance(value, int | float):
+            low, high = _RANGES.get(key, (0, float("inf")))
+            positive_only = key not in _RANGES
+            if value < low or value > high or (positive_only and value <= 0):
+                bounds = "> 0" if positive_only else f"in [{low}, {high}]"
+                raise ConfigError(f"{key} must be {bounds}, got {value!r}")
+        values[field.name] = value
+    return cls(**values)
+
+
+def parse(raw: dict[str, Any]) -> Config:
+    sections = {field.name: field.type for field in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - set(sections))
+    if unknown:
+        raise ConfigError(f"unknown section [{unknown[0]}]")
+    hints = get_type_hints(Config)
+    return Config(**{name: _section(hints[name], name, raw.get(name)) for name in sections})
+
+
+def load(path: Path = DEFAULT_PATH) -> Config:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return parse(raw)

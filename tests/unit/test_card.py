@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from ml import card as cards
+
+GOOD = {
+    "name": "digits",
+    "semver": "0.1.0",
+    "model_version": 1000,
+    "metrics": {"accuracy": 0.9, "loss": 0.2, "macro_f1": 0.9},
+}
+
+
+@pytest.fixture
+def card_server() -> Iterator[str]:
+    """A real HTTP server on loopback serving one card, and a 404 for anything else."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            found = self.path == "/card.json"
+            body = json.dumps(GOOD).encode() if found else b"no"
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_read_from_path_and_url(tmp_path: Path, card_server: str) -> None:
+    path = tmp_path / "card.json"
+    cards.write_card(GOOD, path)
+    assert cards.read_card(str(path)) == GOOD
+    assert cards.read_card(f"{card_server}/card.json") == GOOD
+
+
+def test_url_errors_are_card_errors(card_server: str) -> None:
+    with pytest.raises(cards.CardError, match="cannot read model card"):
+        cards.read_card(f"{card_server}/missing.json")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda c: c.pop("semver"), "has no 'semver'"),
+        (lambda c: c["metrics"].pop("macro_f1"), "no numeric metrics.macro_f1"),
+        (lambda c: c["metrics"].update(accuracy="high"), "no numeric metrics.accuracy"),
+    ],
+)
+def test_baseline_missing_fields(tmp_path: Path, mutate, message: str) -> None:
+    broken = json.loads(json.dumps(GOOD))
+    mutate(broken)
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps(broken))
+    with pytest.raises(cards.CardError, match=message):
+        cards.read_card(str(path))
+
+
+def test_not_json_and_not_object(tmp_path: Path) -> None:
+    path = tmp_path / "card.json"
+    path.write_text("{oops")
+    with pytest.raises(cards.CardError, match="not JSON"):
+        cards.read_card(str(path))
+    path.write_text("[1, 2]")
+    with pytest.raises(cards.CardError, match="must be a JSON object"):
+        cards.read_card(str(path))
+
+
+def test_git_sha_outside_git_is_unknown(tmp_path: Path) -> None:
+    assert cards.git_sha(tmp_path) == "unknown"
