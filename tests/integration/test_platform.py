@@ -1,0 +1,270 @@
+"""The local platform: the registry on 127.0.0.1:5000 (scripts/platform.sh) and the stand-in base
+images (scripts/bases.sh) behaving like the official images they replace."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import docker
+import grpc
+import pytest
+import requests
+from docker.models.containers import Container
+
+REGISTRY = "127.0.0.1:5000"
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+NAME_PREFIX = "platform-test"
+
+T = TypeVar("T")
+
+
+def unique_name(kind: str) -> str:
+    return f"{NAME_PREFIX}-{kind}-{uuid.uuid4().hex[:10]}"
+
+
+def poll(probe: Callable[[], T | None], timeout: float, what: str) -> T:
+    """Return the first truthy result of probe(), failing once timeout seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def tar_of(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[docker.DockerClient]:
+    engine = docker.from_env()
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def require_image(client: docker.DockerClient, name: str) -> str:
+    try:
+        client.images.get(name)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"{name} is missing: run `make bases`")
+    return name
+
+
+def run(client: docker.DockerClient, image: str, command: list[str]) -> str:
+    """Output of a one-off container; a non-zero exit raises ContainerError with its stderr."""
+    output = client.containers.run(
+        image, command, name=unique_name("run"), remove=True, stdout=True, stderr=True
+    )
+    return output.decode()
+
+
+@pytest.fixture
+def started(client: docker.DockerClient) -> Iterator[Callable[..., Container]]:
+    """Start containers that are removed after the test, whatever happens."""
+    containers: list[Container] = []
+
+    def start(image: str, files: dict[str, str], ports: list[int]) -> Container:
+        container = client.containers.create(
+            image, name=unique_name("nginx"), ports={f"{port}/tcp": ("127.0.0.1", None) for port in ports}
+        )
+        containers.append(container)
+        container.put_archive("/", tar_of(files))
+        container.start()
+        container.reload()
+        return container
+
+    yield start
+    for container in containers:
+        container.remove(force=True)
+
+
+def host_port(container: Container, port: int) -> int:
+    return int(container.ports[f"{port}/tcp"][0]["HostPort"])
+
+
+def http_get(url: str) -> requests.Response | None:
+    try:
+        return requests.get(url, timeout=2)
+    except requests.ConnectionError:
+        return None
+
+
+@pytest.mark.registry
+def test_registry_answers_the_v2_api() -> None:
+    response = requests.get(f"http://{REGISTRY}/v2/", timeout=5)
+
+    assert response.status_code == 200
+    assert response.headers["Docker-Distribution-Api-Version"] == "registry/2.0"
+
+
+@pytest.mark.docker
+@pytest.mark.registry
+def test_pushed_image_is_listed_by_digest_and_pulls_back(client: docker.DockerClient) -> None:
+    # One repository for every run (the registry API cannot delete repositories), a unique tag per run.
+    name = f"{NAME_PREFIX}/push"
+    repository = f"{REGISTRY}/{name}"
+    tag = unique_name("tag")
+    context = tar_of({"Dockerfile": "FROM scratch\nCOPY payload /payload\n", "payload": uuid.uuid4().hex})
+    image, _ = client.images.build(
+        fileobj=io.BytesIO(context), custom_context=True, tag=f"{repository}:{tag}"
+    )
+    pushed_digest = ""
+    try:
+        for event in client.images.push(repository, tag=tag, stream=True, decode=True):
+            assert "error" not in event, event["error"]
+            pushed_digest = event.get("aux", {}).get("Digest", pushed_digest)
+        assert pushed_digest.startswith("sha256:")
+
+        tags = requests.get(f"http://{REGISTRY}/v2/{name}/tags/list", timeout=5).json()
+        manifest = requests.head(
+            f"http://{REGISTRY}/v2/{name}/manifests/{tag}", headers={"Accept": MANIFEST_V2}, timeout=5
+        )
+        client.images.remove(image.id, force=True)
+        pulled = client.images.pull(repository, tag=tag)
+
+        assert tag in tags["tags"]
+        assert manifest.headers["Docker-Content-Digest"] == pushed_digest
+        assert pulled.id == image.id
+    finally:
+        if pushed_digest:
+            requests.delete(f"http://{REGISTRY}/v2/{name}/manifests/{pushed_digest}", timeout=5)
+        for reference in (image.id, f"{repository}:{tag}"):
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(reference, force=True)
+
+
+@pytest.mark.docker
+def test_debian_base_is_bookworm_with_security_updates(client: docker.DockerClient) -> None:
+    image = require_image(client, "local/debian:bookworm")
+
+    os_release = run(client, image, ["cat", "/etc/os-release"])
+    sources = run(client, image, ["cat", "/etc/apt/sources.list.d/debian.sources"])
+
+    assert "VERSION_CODENAME=bookworm" in os_release
+    assert "bookworm-security" in sources
+
+
+@pytest.mark.docker
+def test_python_base_has_python_and_pip_on_path(client: docker.DockerClient) -> None:
+    image = require_image(client, "local/python:3.11")
+
+    versions = run(client, image, ["sh", "-c", "python --version && pip --version"])
+
+    assert versions.startswith("Python 3.11.")
+    assert "(python 3.11)" in versions
+
+
+@pytest.mark.docker
+def test_python_base_lets_pip_install_into_the_system_interpreter(client: docker.DockerClient) -> None:
+    image = require_image(client, "local/python:3.11")
+    # A local project, so the install needs no index: it fails only on PEP 668's externally-managed marker.
+    script = (
+        "mkdir -p /tmp/probe/probe_pkg && cd /tmp/probe && touch probe_pkg/__init__.py"
+        ' && printf \'[project]\\nname = "probe-pkg"\\nversion = "1"\\n\' > pyproject.toml'
+        " && pip install --quiet --no-index --no-build-isolation . && cd /"
+        " && python -c 'import probe_pkg, ssl; print(probe_pkg.__file__); print(ssl.get_default_verify_paths().cafile)'"
+        " && test -s /etc/ssl/certs/ca-certificates.crt"
+    )
+
+    output = run(client, image, ["sh", "-c", script])
+
+    assert "/usr/local/lib/python3.11/dist-packages/probe_pkg/__init__.py" in output
+
+
+@pytest.mark.docker
+def test_python_base_creates_virtual_environments(client: docker.DockerClient) -> None:
+    image = require_image(client, "local/python:3.11")
+
+    output = run(client, image, ["sh", "-c", "python -m venv /tmp/venv && /tmp/venv/bin/pip --version"])
+
+    assert "/tmp/venv/lib/python3.11/site-packages/pip" in output
+
+
+@pytest.mark.docker
+def test_nginx_base_serves_a_conf_d_site_and_reloads(
+    client: docker.DockerClient, started: Callable[..., Container]
+) -> None:
+    image = require_image(client, "local/nginx:standin")
+    token = uuid.uuid4().hex
+    site = "server {{ listen 8080; location / {{ return 200 '{body}'; }} }}\n"
+    container = started(image, {"etc/nginx/conf.d/site.conf": site.format(body=f"first-{token}")}, [80, 8080])
+    site_url = f"http://127.0.0.1:{host_port(container, 8080)}/"
+
+    default_page = poll(lambda: http_get(f"http://127.0.0.1:{host_port(container, 80)}/"), 30, "default.conf")
+    first = poll(lambda: http_get(site_url), 30, "the conf.d site")
+    container.put_archive("/", tar_of({"etc/nginx/conf.d/site.conf": site.format(body=f"second-{token}")}))
+    config_test = container.exec_run(["nginx", "-t"])
+    reload = container.exec_run(["nginx", "-s", "reload"])
+
+    def reloaded_site() -> requests.Response | None:
+        response = http_get(site_url)
+        return response if response is not None and response.text == f"second-{token}" else None
+
+    def access_log() -> str | None:
+        logs = container.logs(stdout=True, stderr=False).decode()
+        return logs if "GET / HTTP/1.1" in logs else None
+
+    second = poll(reloaded_site, 30, "the reloaded site")
+    stdout_log = poll(access_log, 10, "the access log on stdout")
+
+    assert "Welcome to nginx!" in default_page.text
+    assert first.text == f"first-{token}"
+    assert config_test.exit_code == 0, config_test.output.decode()
+    assert reload.exit_code == 0, reload.output.decode()
+    assert second.status_code == 200
+    assert '"GET / HTTP/1.1" 200' in stdout_log
+    assert container.attrs["Config"]["Cmd"] == ["nginx", "-g", "daemon off;"]
+
+
+@pytest.mark.docker
+def test_nginx_base_proxies_grpc_over_h2c(
+    client: docker.DockerClient, started: Callable[..., Container]
+) -> None:
+    image = require_image(client, "local/nginx:standin")
+    marker = f"upstream-{uuid.uuid4().hex}"
+    # The upstream is a second h2c server in the same nginx: a gRPC status only it can produce proves
+    # that grpc_pass carried the call over cleartext HTTP/2 and relayed the answer.
+    proxy = (
+        "server { listen 8500 http2; location / { grpc_pass grpc://127.0.0.1:8501; } }\n"
+        "server { listen 8501 http2; location / { default_type application/grpc;"
+        f" add_header grpc-status 12 always; add_header grpc-message {marker} always; return 200; }} }}\n"
+    )
+    container = started(image, {"etc/nginx/conf.d/grpc.conf": proxy}, [8500])
+    channel = grpc.insecure_channel(f"127.0.0.1:{host_port(container, 8500)}")
+    call = channel.unary_unary(
+        "/grpc.health.v1.Health/Check", request_serializer=bytes, response_deserializer=bytes
+    )
+
+    def relayed_status() -> grpc.RpcError | None:
+        try:
+            call(b"", timeout=2)
+        except grpc.RpcError as error:
+            return error if error.code() != grpc.StatusCode.UNAVAILABLE else None
+        return None
+
+    try:
+        error = poll(relayed_status, 30, "nginx to proxy the gRPC call")
+    finally:
+        channel.close()
+
+    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert error.details() == marker
