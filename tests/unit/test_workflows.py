@@ -1,0 +1,329 @@
+"""The GitHub workflows stay thin, hardened and in step with `make pipeline`.
+
+Every `run:` step must call a Makefile target or a `python -m` entry point (and its subcommand) that exists;
+the targets the workflows run, ci → release → deploy, must come in the order `make pipeline` runs them here;
+and the hardening rules hold: no permissions by default, pinned actions, no expressions inside shell.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS_DIR = ROOT / ".github" / "workflows"
+WORKFLOW_NAMES = ("ci", "release", "deploy", "revert")
+PROJECT_PACKAGES = ("ml", "serving", "scripts")
+# Provisioning the runner gives GitHub's jobs for free; locally `make pipeline` starts with it.
+PROVISIONING = ("platform", "bases")
+# Steps that do with an action what a target does locally (buildx adds SBOM and provenance on GitHub).
+ACTION_EQUIVALENTS = {"docker/build-push-action": ("images", "push")}
+PINNED_USES = re.compile(r"^(?P<action>[\w.-]+/[\w.-]+)(?:/[\w./-]+)?@(?P<sha>[0-9a-f]{40})$")
+VERSION_COMMENT = re.compile(r"#\s*(v\d+\.\d+\.\d+)\s*$")
+GRANT_LINE = re.compile(r"^\s+[a-z-]+:\s*(read|write)\b(?P<rest>.*)$")
+SHELL_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def load_workflow(name: str) -> dict[str, Any]:
+    document = yaml.safe_load((WORKFLOWS_DIR / f"{name}.yml").read_text(encoding="utf-8"))
+    assert isinstance(document, dict), f"{name}.yml is not a mapping"
+    # YAML 1.1 reads the bare key `on` as the boolean true.
+    if True in document:
+        document["on"] = document.pop(True)
+    return document
+
+
+@functools.cache
+def workflows() -> dict[str, dict[str, Any]]:
+    return {name: load_workflow(name) for name in WORKFLOW_NAMES}
+
+
+def workflow_lines(name: str) -> list[tuple[int, str]]:
+    """Numbered raw lines: comments (reasons, version tags) are lost by the YAML parser."""
+    return list(enumerate((WORKFLOWS_DIR / f"{name}.yml").read_text(encoding="utf-8").splitlines(), 1))
+
+
+@functools.cache
+def makefile_recipes() -> dict[str, list[str]]:
+    """Target → recipe lines, for the explicit rules of the Makefile."""
+    recipes: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in (ROOT / "Makefile").read_text(encoding="utf-8").splitlines():
+        rule = re.match(r"^([a-z][a-z0-9-]*):(?!=)", line)
+        if rule:
+            current = recipes.setdefault(rule.group(1), [])
+        elif line.startswith("\t") and current is not None:
+            current.append(line.strip())
+        elif line and not line.startswith("#"):
+            current = None
+    return recipes
+
+
+def sub_makes(target: str) -> list[str]:
+    """The targets a recipe runs through `$(MAKE) … TARGET …`, in order."""
+    called: list[str] = []
+    for line in makefile_recipes().get(target, []):  # a missing target fails its own test
+        for match in re.finditer(r"\$\(MAKE\)((?:\s+[^\s;&|]+)+)", line):
+            called += [
+                word for word in match.group(1).split() if not word.startswith("-") and "=" not in word
+            ]
+    return called
+
+
+def expand(target: str) -> list[str]:
+    return [target, *(inner for called in sub_makes(target) for inner in expand(called))]
+
+
+def jobs_in_order(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Jobs in dependency order (`needs`), file order among jobs that are ready together."""
+    jobs: dict[str, dict[str, Any]] = workflow["jobs"]
+    needs = {name: set(_as_list(job.get("needs"))) for name, job in jobs.items()}
+    ordered: list[str] = []
+    while len(ordered) < len(jobs):
+        ready = [name for name in jobs if name not in ordered and needs[name] <= set(ordered)]
+        assert ready, f"cyclic or dangling `needs` among {sorted(set(jobs) - set(ordered))}"
+        ordered.append(ready[0])
+    return [(name, jobs[name]) for name in ordered]
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def run_steps() -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(workflow, job, job mapping, step) for every step with `run:`."""
+    return [
+        (name, job_name, job, step)
+        for name, workflow in workflows().items()
+        for job_name, job in workflow["jobs"].items()
+        for step in job.get("steps", [])
+        if "run" in step
+    ]
+
+
+def run_words(step: dict[str, Any]) -> list[str]:
+    command = " ".join(line.rstrip("\\") for line in step["run"].strip().splitlines())
+    return shlex.split(command)
+
+
+def make_targets(words: list[str]) -> list[str]:
+    return [word for word in words[1:] if not word.startswith("-") and "=" not in word]
+
+
+def stage_targets(workflow_name: str) -> list[str]:
+    """Every make target a workflow runs, in job then step order, sub-makes and reusable workflows included."""
+    sequence: list[str] = []
+    for _, job in jobs_in_order(workflows()[workflow_name]):
+        called = job.get("uses", "")
+        if called.startswith("./.github/workflows/"):
+            sequence += stage_targets(Path(called).stem)
+            continue
+        for step in job.get("steps", []):
+            action = step.get("uses", "").split("@")[0]
+            if action in ACTION_EQUIVALENTS and step.get("with", {}).get("push") is True:
+                sequence += ACTION_EQUIVALENTS[action]
+            elif "run" in step and run_words(step)[0] == "make":
+                sequence += [inner for target in make_targets(run_words(step)) for inner in expand(target)]
+    return sequence
+
+
+def in_pipeline_order(sequence: list[str], core: list[str]) -> list[str]:
+    """First occurrences of the pipeline's stages in a sequence of targets."""
+    seen: list[str] = []
+    for target in sequence:
+        if target in core and target not in seen:
+            seen.append(target)
+    return seen
+
+
+@functools.cache
+def subcommands(module: str) -> frozenset[str]:
+    """The first positional choices argparse lists in the module's usage, e.g. {train,evaluate,gate}."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"python -m {module} --help failed: {result.stderr.strip()[-300:]}"
+    usage = result.stdout.split("\n\n", 1)[0]
+    choices = re.search(r"\{([\w,-]+)\}", usage)
+    return frozenset(choices.group(1).split(",")) if choices else frozenset()
+
+
+def run_step_problems(workflow: str, job: str, step: dict[str, Any]) -> list[str]:
+    where = f"{workflow}.yml job {job}: {step['run'].strip()!r}"
+    words = run_words(step)
+    if words[0] == "make":
+        targets = make_targets(words)
+        missing = [target for target in targets if target not in makefile_recipes()]
+        return (
+            [f"{where}: no target"]
+            if not targets
+            else [f"{where}: no Makefile target {missing}"] * bool(missing)
+        )
+    if Path(words[0]).name != "python" or words[1:2] != ["-m"]:
+        return [f"{where}: neither `make` nor `python -m`"]
+    module, arguments = words[2], words[3:]
+    if importlib.util.find_spec(module) is None:
+        return [f"{where}: no module {module}"]
+    positional = [word for word in arguments if not word.startswith("-")]
+    if module.split(".")[0] in PROJECT_PACKAGES:
+        if not positional or positional[0] not in subcommands(module):
+            return [f"{where}: no subcommand {positional[:1]} (there are {sorted(subcommands(module))})"]
+    elif not all((ROOT / path).exists() for path in positional):  # a tool such as pytest, given paths
+        return [f"{where}: a path does not exist"]
+    return []
+
+
+def test_every_run_step_calls_an_existing_make_target_or_module() -> None:
+    steps = run_steps()
+    assert len(steps) >= 20, "the workflows lost their steps"
+    problems = [
+        problem for workflow, job, _, step in steps for problem in run_step_problems(workflow, job, step)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_shell_gets_expressions_only_through_env() -> None:
+    for workflow, job_name, job, step in run_steps():
+        where = f"{workflow}.yml job {job_name}: {step['run'].strip()!r}"
+        assert "${{" not in step["run"], f"{where}: an expression inside shell (pass it through env:)"
+        defined = {*workflows()[workflow].get("env", {}), *job.get("env", {}), *step.get("env", {})}
+        for variable in SHELL_VARIABLE.findall(step["run"]):
+            assert variable in defined or variable.startswith(("GITHUB_", "RUNNER_")), (
+                f"{where}: ${variable} is not set by any env:"
+            )
+
+
+def test_pipeline_runs_the_workflow_stages_in_the_same_order() -> None:
+    pipeline = sub_makes("pipeline")
+    assert pipeline[: len(PROVISIONING)] == list(PROVISIONING), pipeline
+    core = pipeline[len(PROVISIONING) :]
+    assert core == ["train", "gate-released", "images", "push", "deploy", "status"]
+
+    per_workflow = {
+        name: in_pipeline_order(stage_targets(name), core) for name in ("ci", "release", "deploy")
+    }
+    for name, stages in per_workflow.items():
+        assert stages == sorted(stages, key=core.index), f"{name}.yml runs {stages}, pipeline order is {core}"
+    # A merged pull request runs exactly the pipeline: release (train … push), then its deploy call.
+    assert per_workflow["release"] == core
+    assert per_workflow["deploy"] == ["deploy", "status"]
+    chained = in_pipeline_order(
+        [target for name in ("ci", "release", "deploy") for target in per_workflow[name]], core
+    )
+    assert chained == core
+
+
+def test_every_workflow_starts_with_no_permissions_and_grants_per_job() -> None:
+    for name, workflow in workflows().items():
+        assert workflow.get("permissions") == {}, f"{name}.yml: top-level `permissions: {{}}` missing"
+        for job_name, job in workflow["jobs"].items():
+            assert "permissions" in job, f"{name}.yml job {job_name}: no explicit permissions"
+        triggers = workflow["on"] if isinstance(workflow["on"], dict) else {workflow["on"]: None}
+        assert "pull_request_target" not in triggers, (
+            f"{name}.yml: pull_request_target runs forks with secrets"
+        )
+
+
+def test_every_grant_says_why() -> None:
+    for name in WORKFLOW_NAMES:
+        for number, line in workflow_lines(name):
+            grant = GRANT_LINE.match(line)
+            if grant:
+                assert "#" in grant.group("rest"), (
+                    f"{name}.yml:{number}: grant without a reason: {line.strip()}"
+                )
+
+
+def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
+    pins: dict[str, set[tuple[str, str]]] = {}
+    for name in WORKFLOW_NAMES:
+        for number, line in workflow_lines(name):
+            found = re.match(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", line)
+            if not found or found.group(1).startswith("./"):
+                continue
+            pinned = PINNED_USES.match(found.group(1))
+            version = VERSION_COMMENT.search(found.group(2))
+            assert pinned and version, (
+                f"{name}.yml:{number}: `uses:` needs a full commit SHA and `# vX.Y.Z`: {line}"
+            )
+            pins.setdefault(pinned.group("action"), set()).add((pinned.group("sha"), version.group(1)))
+    for action, versions in pins.items():
+        assert len(versions) == 1, f"{action} is pinned to several commits: {sorted(versions)}"
+    assert {"docker/metadata-action", "docker/build-push-action", "sigstore/cosign-installer"} <= set(pins)
+
+
+def test_ci_cancels_superseded_runs_and_deploys_are_never_cancelled() -> None:
+    assert workflows()["ci"]["concurrency"]["cancel-in-progress"] is True
+    assert workflows()["release"]["concurrency"]["cancel-in-progress"] is False
+    deploy_job = workflows()["deploy"]["jobs"]["deploy"]
+    assert deploy_job["concurrency"]["cancel-in-progress"] is False
+    assert deploy_job["environment"] == "production"
+
+
+def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
+    jobs = workflows()["deploy"]["jobs"]
+    skipped, deploy = jobs["no-target"], jobs["deploy"]
+    variables = set(re.findall(r"vars\.(\w+)", deploy["if"]))
+    assert (
+        variables == set(re.findall(r"vars\.(\w+)", skipped["if"])) == {"DEPLOY_RUNNER", "DEPLOY_DOCKER_HOST"}
+    )
+    assert "== ''" in skipped["if"] and "!= ''" in deploy["if"]
+    assert "core.notice" in skipped["steps"][0]["with"]["script"]
+
+
+def test_release_tags_images_with_the_table_scripts_tags_follows() -> None:
+    cases = json.loads((ROOT / "tests" / "tag_cases.json").read_text(encoding="utf-8"))["metadata_action"]
+    steps = [
+        step
+        for job in workflows()["release"]["jobs"].values()
+        for step in job.get("steps", [])
+        if step.get("uses", "").startswith("docker/metadata-action@")
+    ]
+    assert len(steps) == 1
+    inputs = steps[0]["with"]
+    assert inputs["flavor"] == cases["flavor"]
+    assert inputs["tags"].strip().splitlines() == cases["tags"]
+
+
+def test_dependabot_watches_actions_pip_and_docker() -> None:
+    config = yaml.safe_load((ROOT / ".github" / "dependabot.yml").read_text(encoding="utf-8"))
+    assert {update["package-ecosystem"] for update in config["updates"]} == {
+        "github-actions",
+        "pip",
+        "docker",
+    }
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["zizmor", "--offline", "--no-progress", ".github/"],
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows"]
+        + [str(path) for path in sorted(WORKFLOWS_DIR.glob("*.yml"))],
+        ["check-jsonschema", "--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"],
+    ],
+    ids=["zizmor", "workflow-schema", "dependabot-schema"],
+)
+def test_workflow_linters_pass(command: list[str]) -> None:
+    tool = Path(sys.executable).parent / command[0]
+    result = subprocess.run(
+        [str(tool), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
