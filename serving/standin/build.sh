@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds local/tensorflow-serving:standin: `serving/standin/build.sh [PYTHON_BASE]`.
+# The host downloads the wheels (its pip has the network and the proxy CA); the image installs them with
+# --no-index, so the build needs neither. Versions are those of the host's environment (PYTHON, else
+# .venv/bin/python), transitive packages included. Wheels are cached in .work/standin-wheels.
+# Exit codes: 2 bad input (no Python with TensorFlow), 6 wheel download failed, 7 docker build failed.
+set -euo pipefail
+
+readonly EXIT_BAD_INPUT=2 EXIT_DOWNLOAD=6 EXIT_BUILD=7
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+readonly ROOT
+readonly PYTHON_BASE="${1:-local/python:3.11}"
+readonly IMAGE="${TFS_STANDIN_IMAGE:-local/tensorflow-serving:standin}"
+readonly WHEELS="$ROOT/.work/standin-wheels"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+[[ -x "$PYTHON" ]] || PYTHON=python3
+
+die() { printf 'standin build: %s\n' "$2" >&2; exit "$1"; }
+
+versions="$("$PYTHON" - <<'PY'
+from importlib.metadata import PackageNotFoundError, version
+try:
+    print("\n".join(f"{name}=={version(name)}" for name in ("tensorflow", "tensorflow-serving-api", "grpcio")))
+except PackageNotFoundError as error:
+    raise SystemExit(f"{error} is not installed")
+PY
+)" || die "$EXIT_BAD_INPUT" "$PYTHON has no TensorFlow, tensorflow-serving-api and grpcio to pin versions from"
+
+# Debian bookworm (glibc 2.36), amd64, CPython 3.11: every manylinux tag such an image can run.
+platforms=()
+for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
+platforms+=(--platform manylinux2014_x86_64)
+
+mkdir -p "$WHEELS"
+if [[ ! -f "$WHEELS/requirements.txt" || "$(cat "$WHEELS/requirements.txt")" != "$versions" ]]; then
+  rm -f "$WHEELS"/*.whl "$WHEELS/requirements.txt"
+  printf '%s\n' "$versions" >"$WHEELS/requirements.download"
+  "$PYTHON" -m pip freeze --exclude-editable >"$WHEELS/constraints.txt"
+  "$PYTHON" -m pip download --quiet --dest "$WHEELS" "${platforms[@]}" \
+    --python-version 3.11 --implementation cp --abi cp311 --only-binary=:all: \
+    --requirement "$WHEELS/requirements.download" --constraint "$WHEELS/constraints.txt" \
+    || die "$EXIT_DOWNLOAD" "pip download into $WHEELS failed"
+  mv "$WHEELS/requirements.download" "$WHEELS/requirements.txt"  # last: a partial download is redone
+fi
+
+context="$(mktemp -d "${TMPDIR:-/tmp}/standin-context.XXXXXX")"
+trap 'rm -rf "$context"' EXIT
+mkdir -p "$context/wheels" "$context/serving/standin"
+ln "$WHEELS"/*.whl "$context/wheels/" 2>/dev/null || cp "$WHEELS"/*.whl "$context/wheels/"
+cp "$WHEELS/requirements.txt" "$context/wheels/"
+: >"$context/serving/__init__.py"
+cp "$ROOT"/serving/standin/*.py "$context/serving/standin/"
+cp "$ROOT/serving/standin/entrypoint.sh" "$ROOT/serving/standin/tensorflow_model_server.sh" "$context/"
+chmod 755 "$context/entrypoint.sh" "$context/tensorflow_model_server.sh"
+
+docker build -f "$ROOT/serving/standin/Dockerfile" --build-arg "PYTHON_BASE=$PYTHON_BASE" \
+  -t "$IMAGE" "$context" >&2 || die "$EXIT_BUILD" "docker build of $IMAGE failed"
+printf '%s\n' "$IMAGE"
