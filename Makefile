@@ -41,6 +41,10 @@ test: $(PY) ## Run every test (unit, integration, Docker, registry)
 test-unit: $(PY) ## Unit tests only: no Docker, no training
 	$(VENV)/bin/pytest -m "not slow and not docker and not registry"
 
+.PHONY: test-contract
+test-contract: $(PY) ## TF Serving contract suite (stand-in by default; TFS_IMAGE=tensorflow/serving:<tag> for the real one)
+	$(VENV)/bin/pytest tests/contract
+
 .PHONY: train
 train: $(PY) ## Train, evaluate and export the model into artifacts/
 	$(PY) -m ml train --artifacts $(ARTIFACTS)
@@ -60,3 +64,115 @@ bench: $(PY) ## Benchmarks: prints measured figures side by side
 .PHONY: clean
 clean: ## Remove artifacts and caches (keeps .venv)
 	rm -rf $(ARTIFACTS) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: platform
+platform: ## Provision Docker + the local registry on 127.0.0.1:5000 (idempotent, root)
+	bash scripts/platform.sh up
+
+.PHONY: platform-down
+platform-down: ## Stop the local registry (dockerd keeps running)
+	bash scripts/platform.sh down
+
+.PHONY: bases
+bases: ## Base images: official when pullable, else Debian stand-ins (FORCE=1 rebuilds)
+	bash scripts/bases.sh
+
+.PHONY: bump
+bump: $(PY) ## Bump VERSION: make bump PART=major|minor|patch
+	$(PY) -m scripts.version bump $(PART)
+
+.PHONY: images
+images: $(PY) ## Build serving + training images, tagged from VERSION + git (TFS_BASE/PYTHON_BASE override bases)
+	$(PY) -m scripts.images build --registry $(REGISTRY) --artifacts $(ARTIFACTS) \
+	  $(if $(TFS_BASE),--serving-base $(TFS_BASE)) $(if $(PYTHON_BASE),--training-base $(PYTHON_BASE))
+
+.PHONY: push
+push: $(PY) ## Push every tag to REGISTRY, release tag first; OVERWRITE=1 replaces an existing release
+	$(PY) -m scripts.images push --registry $(REGISTRY) $(if $(OVERWRITE),--force)
+
+.PHONY: inspect
+inspect: $(PY) ## Tags and labels of both images, read from the registry's HTTP API
+	$(PY) -m scripts.images inspect --registry $(REGISTRY)
+
+# --- CI/CD: .github/workflows/ call the targets below (and those above) in the order `pipeline` runs them ---
+
+# The serving image under REGISTRY, named by pipeline.toml. Lower-cased: image names must be, and a GHCR
+# namespace is the repository owner's name, which may have capitals.
+SERVING_IMAGE = $(shell printf '%s' '$(REGISTRY)' | tr '[:upper:]' '[:lower:]')/$(shell $(PY) -c \
+  'import ml.config as c; k = c.load(); print(k.serving_image.removeprefix(k.images.registry + "/"))')
+RELEASE_VERSION = $(strip $(file < VERSION))
+RELEASE_IMAGE = $(SERVING_IMAGE):$(RELEASE_VERSION)
+RELEASED_CARD := .work/released_model_card.json
+EXIT_NOT_FOUND := 4# scripts.errors.ExitCode.NOT_FOUND: the registry holds no such image
+# Only this repository's release workflow, through GitHub's OIDC issuer, signs releases.
+SIGNER_ISSUER := https://token.actions.githubusercontent.com
+SIGNER_IDENTITY = ^https://github\.com/$(subst .,\.,$(GITHUB_REPOSITORY))/\.github/workflows/release\.yml@
+
+.PHONY: gate-released
+gate-released: $(PY) ## Gate against the card of REGISTRY's `latest` serving image (thresholds only if none)
+	@mkdir -p $(dir $(RELEASED_CARD)) && rm -f $(RELEASED_CARD)
+	@status=0; $(PY) -m scripts.images card $(SERVING_IMAGE):latest >$(RELEASED_CARD).part || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  mv $(RELEASED_CARD).part $(RELEASED_CARD) && $(MAKE) --no-print-directory gate BASELINE=$(RELEASED_CARD); \
+	elif [ $$status -eq $(EXIT_NOT_FOUND) ]; then \
+	  rm -f $(RELEASED_CARD).part; echo "no released $(SERVING_IMAGE):latest: absolute thresholds only"; \
+	  $(MAKE) --no-print-directory gate; \
+	else rm -f $(RELEASED_CARD).part; exit $$status; fi
+
+.PHONY: sign
+sign: ## Keyless cosign signature of IMAGE=REPOSITORY@sha256:… (a GitHub Actions job with id-token: write)
+	$(if $(IMAGE),,$(error IMAGE=REGISTRY/REPOSITORY@sha256:DIGEST is required))
+	cosign sign --yes $(IMAGE)
+
+.PHONY: github-release
+github-release: ## Tag vVERSION at GITHUB_SHA and publish a GitHub Release with the card, report and plots (gh)
+	$(if $(GITHUB_SHA),,$(error GITHUB_SHA, the commit to tag, is required))
+	gh release create v$(RELEASE_VERSION) --target $(GITHUB_SHA) --title v$(RELEASE_VERSION) \
+	  --notes-file $(ARTIFACTS)/report.md $(if $(findstring -,$(RELEASE_VERSION)),--prerelease) \
+	  $(ARTIFACTS)/model_card.json $(ARTIFACTS)/report.md $(wildcard $(ARTIFACTS)/*.png)
+
+.PHONY: deploy-release
+deploy-release: ## Check VERSION's image under REGISTRY was signed by this repository's release.yml, deploy it
+	$(if $(GITHUB_REPOSITORY),,$(error GITHUB_REPOSITORY=OWNER/NAME, the repository that signs releases, is required))
+	cosign verify --certificate-oidc-issuer $(SIGNER_ISSUER) \
+	  --certificate-identity-regexp '$(SIGNER_IDENTITY)' $(RELEASE_IMAGE) >/dev/null
+	@echo "signature of $(RELEASE_IMAGE) verified: signed by $(GITHUB_REPOSITORY)'s release workflow"
+	$(MAKE) --no-print-directory deploy IMAGE=$(RELEASE_IMAGE)
+
+.PHONY: pipeline
+pipeline: ## CI/CD on this machine: platform, bases, train, gate, images, push, deploy, status
+	$(MAKE) --no-print-directory platform
+	$(MAKE) --no-print-directory bases
+	$(MAKE) --no-print-directory train
+	$(MAKE) --no-print-directory gate-released
+	$(MAKE) --no-print-directory images
+	$(MAKE) --no-print-directory push
+	$(MAKE) --no-print-directory deploy IMAGE=$(RELEASE_IMAGE)
+	$(MAKE) --no-print-directory status
+
+.PHONY: lint-workflows
+lint-workflows: $(PY) ## zizmor (offline, default persona) + JSON schemas of the workflows and dependabot.yml
+	$(VENV)/bin/zizmor --offline --no-progress .github/
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+
+# Blue/green deploy on this Docker host (serving/). IMAGE defaults to VERSION's serving image; exit codes:
+# 0 deployed, 3 refused before promotion, 4 reverted after promotion, 5 infrastructure, 2 bad input.
+PROXY_IMAGE ?= local/nginx:standin
+SERVING := $(PY) -m serving --proxy-image $(PROXY_IMAGE)
+
+.PHONY: deploy
+deploy: $(PY) ## Blue/green deploy IMAGE (default: VERSION's release) with smoke test, bake and auto-revert
+	$(SERVING) deploy $(IMAGE)
+
+.PHONY: revert
+revert: $(PY) ## Put back the previous successful release (or TO=<semver>)
+	$(SERVING) revert $(if $(TO),--to $(TO))
+
+.PHONY: smoke
+smoke: $(PY) ## Pre-promotion analysis against the proxy (or REST=url GRPC=host:port) with IMAGE's smoke set
+	$(SERVING) smoke $(if $(REST),--rest $(REST)) $(if $(GRPC),--grpc $(GRPC)) $(if $(IMAGE),--image $(IMAGE))
+
+.PHONY: status
+status: $(PY) ## Active colour, release, health and recent deploy history
+	$(SERVING) status

@@ -57,6 +57,17 @@ class SemVer:
         """The TF Serving version directory: higher semver core, higher integer."""
         return self.major * 1_000_000 + self.minor * 1_000 + self.patch
 
+    @property
+    def precedence(self) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
+        """Sort key with semver 2.0 precedence: build ignored, a pre-release below its release, numeric
+        identifiers numerically and below alphanumeric ones, a shorter identifier list first."""
+        if not self.prerelease:
+            return (self.major, self.minor, self.patch, ((2, 0),))
+        identifiers = tuple(
+            (0, int(part)) if part.isdigit() else (1, part) for part in self.prerelease.split(".")
+        )
+        return (self.major, self.minor, self.patch, identifiers)
+
     def bump(self, part: str) -> SemVer:
         if part == "major":
             return SemVer(self.major + 1, 0, 0)

@@ -8,6 +8,7 @@ import sys
 PARTS = {
     "training": "tests.bench_train",
     "standin": "tests.bench_standin",
+    "images": "tests.bench_images",
 }
 
 

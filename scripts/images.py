@@ -1,0 +1,281 @@
+"""`python -m scripts.images tags | plan | build | push | inspect | card`: the image steps of the pipeline.
+
+Tags come from VERSION and git (scripts.tags), images are built by scripts.build, pushed by scripts.push and
+read back from the registry's HTTP API by scripts.registry. Every failure is one line on stderr and a
+distinct exit code (scripts.errors.ExitCode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import docker
+
+from ml import config as configuration
+from ml.semver import SemVer, VersionError, read_version
+from scripts import build, push, tags
+from scripts.errors import BadInput, ExitCode, ImageError, NotFound, RegistryError
+from scripts.registry import ImageReference, RegistryClient
+
+CARD_LABEL = "ml.model.card"
+# Labels `inspect` shows in full; the card is shown by `card`.
+SUMMARY_LABELS = (
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.created",
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.title",
+    "ml.model.name",
+    "ml.model.version",
+    "ml.model.semver",
+    "ml.dataset.sha256",
+    "ml.metrics.accuracy",
+    "ml.metrics.macro_f1",
+)
+KINDS = ("serving", "training")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=configuration.DEFAULT_PATH)
+    common.add_argument("--version-file", type=Path, default=Path("VERSION"))
+    common.add_argument("--registry", default="", help="override [images].registry, e.g. 127.0.0.1:5000")
+    common.add_argument("--branch", default=None, help="branch to tag for (default: the checked-out one)")
+    common.add_argument("--default-branch", default=os.environ.get("DEFAULT_BRANCH", "main"))
+    selection = argparse.ArgumentParser(add_help=False)
+    selection.add_argument("--only", choices=KINDS, help="one image instead of both")
+
+    parser = argparse.ArgumentParser(prog="python -m scripts.images", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("tags", parents=[common], help="print the tags this build gets, one per line")
+    inputs = argparse.ArgumentParser(add_help=False)
+    inputs.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="holds model/<name>/<N>/")
+    inputs.add_argument("--work-dir", type=Path, default=Path(".work/images"), help="training build context")
+    inputs.add_argument(
+        "--serving-base", default="", help="TFS_BASE (default: pinned official, else stand-in)"
+    )
+    inputs.add_argument(
+        "--training-base", default="", help="PYTHON_BASE (default: pinned official, else stand-in)"
+    )
+    build_cmd = commands.add_parser(
+        "build", parents=[common, selection, inputs], help="build and tag the images"
+    )
+    build_cmd.add_argument("--no-cache", action="store_true")
+    plan_cmd = commands.add_parser(
+        "plan", parents=[common, selection, inputs], help="print what a build step needs, without building"
+    )
+    plan_cmd.add_argument("--github-output", action="store_true", help="also append it to $GITHUB_OUTPUT")
+    push_cmd = commands.add_parser("push", parents=[common, selection], help="push every tag, print digests")
+    push_cmd.add_argument(
+        "--force", action="store_true", help="overwrite a release tag that holds another image"
+    )
+    commands.add_parser(
+        "inspect", parents=[common], help="tags and labels as the registry's HTTP API reports them"
+    )
+    card = commands.add_parser(
+        "card", help="print the model card stored in an image's labels in the registry"
+    )
+    card.add_argument("reference", help="e.g. 127.0.0.1:5000/digits-serving:latest")
+    return parser
+
+
+@dataclasses.dataclass(frozen=True)
+class _Release:
+    config: configuration.Config
+    version: SemVer
+    git: build.GitState
+    ref: tags.BuildRef
+
+    @property
+    def tags(self) -> list[str]:
+        return tags.compute_tags(self.ref)
+
+    def repository(self, kind: str) -> str:
+        return self.config.serving_image if kind == "serving" else self.config.training_image
+
+
+def _release(args: argparse.Namespace) -> _Release:
+    config = configuration.load(args.config)
+    if args.registry:
+        config = dataclasses.replace(
+            config, images=dataclasses.replace(config.images, registry=args.registry)
+        )
+    version = read_version(args.version_file)
+    git = build.git_state(Path.cwd())
+    branch = git.branch if args.branch is None else (args.branch or None)
+    ref = tags.BuildRef(version=version, sha=git.sha, branch=branch, default_branch=args.default_branch)
+    return _Release(config, version, git, ref)
+
+
+def _tags(args: argparse.Namespace) -> int:
+    print("\n".join(_release(args).tags))
+    return ExitCode.OK
+
+
+def _plans(
+    args: argparse.Namespace, release: _Release, client: docker.DockerClient | None
+) -> list[build.ImagePlan]:
+    """Both images' plans. With an engine, a base not given explicitly is resolved (official, else stand-in);
+    without one the Dockerfiles' pinned defaults stand."""
+    root = Path.cwd()
+    plans: list[build.ImagePlan] = []
+    if args.only in (None, "serving"):
+        base = args.serving_base
+        if client is not None:
+            dockerfile = root / build.SERVING_DOCKERFILE
+            base = build.resolve_base(client, dockerfile, "TFS_BASE", build.SERVING_STANDIN, base)
+        export_root = args.artifacts / "model"
+        plans.append(
+            build.serving_plan(
+                release.config, release.version, release.git, release.tags, root, export_root, base
+            )
+        )
+    if args.only in (None, "training"):
+        base = args.training_base
+        if client is not None:
+            dockerfile = root / build.TRAINING_DOCKERFILE
+            base = build.resolve_base(client, dockerfile, "PYTHON_BASE", build.TRAINING_STANDIN, base)
+        context = args.work_dir / "training-context"
+        plans.append(
+            build.training_plan(
+                release.config,
+                release.version,
+                release.git,
+                release.tags,
+                root,
+                context,
+                base,
+                args.version_file,
+            )
+        )
+    return plans
+
+
+def _build(args: argparse.Namespace) -> int:
+    release = _release(args)
+    client = build.docker_client()
+    for plan in _plans(args, release, client):
+        base = plan.buildargs.get("TFS_BASE") or plan.buildargs.get("PYTHON_BASE") or "the pinned base"
+        print(f"building {plan.repository} from {base}")
+        image_id = build.build(client, plan, nocache=args.no_cache)
+        print(f"built {image_id[:19]} as {', '.join(plan.references)}")
+    return ExitCode.OK
+
+
+def _plan(args: argparse.Namespace) -> int:
+    """What a workflow's build step needs (image, context, file, tags, build args), without building."""
+    release = _release(args)
+    for plan in _plans(args, release, client=None):
+        fields = {
+            "image": plan.repository,
+            "context": str(plan.context),
+            "file": str(plan.dockerfile),
+            "tags": "\n".join(plan.tags),
+            "build-args": "\n".join(f"{key}={value}" for key, value in plan.buildargs.items()),
+        }
+        if args.github_output:
+            path = os.environ.get("GITHUB_OUTPUT")
+            if not path:
+                raise BadInput("--github-output needs GITHUB_OUTPUT (set by GitHub Actions)")
+            delimiter = f"EOF_{uuid.uuid4().hex}"
+            with open(path, "a", encoding="utf-8") as output:
+                for key, value in fields.items():
+                    output.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+        for key, value in fields.items():
+            print(f"{key}:" + "".join(f"\n  {line}" for line in value.splitlines()))
+    return ExitCode.OK
+
+
+def _registry(args: argparse.Namespace, registry: str) -> RegistryClient:
+    """A client for the host part of `registry` (which may carry a namespace, as ghcr.io/OWNER does)."""
+    return RegistryClient(registry.split("/", 1)[0], credentials=args.credentials)
+
+
+def _push(args: argparse.Namespace) -> int:
+    release = _release(args)
+    client = build.docker_client()
+    release_tag = tags.release_tag(release.ref)
+    with _registry(args, release.config.images.registry) as registry:
+        for kind in KINDS:
+            if args.only not in (None, kind):
+                continue
+            repository = release.repository(kind)
+            for pushed in push.push_tags(
+                client, registry, repository, release.tags, release_tag, force=args.force
+            ):
+                note = "pushed" if pushed.uploaded else "unchanged"
+                print(f"{repository}:{pushed.tag} {pushed.digest} ({note})")
+    return ExitCode.OK
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    release = _release(args)
+    with _registry(args, release.config.images.registry) as registry:
+        for kind in KINDS:
+            repository = release.repository(kind)
+            path = repository.split("/", 1)[1]
+            print(repository)
+            try:
+                present = registry.tags(path)
+            except NotFound:
+                print("  (no such repository)")
+                continue
+            width = max(len(tag) for tag in present) if present else 0
+            for tag in present:
+                manifest = registry.manifest(path, tag)
+                mark = "*" if tag in release.tags else " "
+                print(f" {mark}{tag:<{width}}  {manifest.digest}  {manifest.config_digest[:19]}")
+            shown = next((tag for tag in release.tags if tag in present), None)
+            if shown is None:
+                print(f"  none of this build's tags ({', '.join(release.tags)}) is in the registry")
+                continue
+            labels = registry.labels(path, shown)
+            print(f"  labels of {shown}:")
+            for key in (*SUMMARY_LABELS, CARD_LABEL):
+                if key in labels:
+                    value = (
+                        labels[key] if key != CARD_LABEL else f"{len(labels[key])} bytes of JSON (see `card`)"
+                    )
+                    print(f"    {key} = {value}")
+    return ExitCode.OK
+
+
+def _card(args: argparse.Namespace) -> int:
+    reference = ImageReference.parse(args.reference)
+    with _registry(args, reference.registry) as registry:
+        labels = registry.labels(reference.repository, reference.reference)
+    if CARD_LABEL not in labels:
+        raise RegistryError(f"{reference} has no {CARD_LABEL} label: not a serving image of this pipeline")
+    try:
+        card = json.loads(labels[CARD_LABEL])
+    except ValueError as exc:
+        raise RegistryError(f"{reference}: label {CARD_LABEL} is not JSON") from exc
+    print(json.dumps(card, indent=2, sort_keys=True))
+    return ExitCode.OK
+
+
+COMMANDS = {"tags": _tags, "plan": _plan, "build": _build, "push": _push, "inspect": _inspect, "card": _card}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    user, password = os.environ.get("REGISTRY_USERNAME", ""), os.environ.get("REGISTRY_PASSWORD", "")
+    args.credentials = (user, password) if user and password else None
+    try:
+        return COMMANDS[args.command](args)
+    except ImageError as exc:
+        error, code = str(exc), exc.exit_code
+    except (configuration.ConfigError, VersionError, tags.TagError) as exc:
+        error, code = str(exc), ExitCode.BAD_INPUT
+    print("error: " + " ".join(error.split()), file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

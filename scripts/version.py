@@ -1,0 +1,67 @@
+"""`python -m scripts.version show | bump PART | check-bump --base REF`: read, bump or check VERSION.
+
+Uses the standard library only: CI runs `check-bump` before any dependency is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from ml.semver import SemVer, VersionError, read_version
+from scripts.errors import ExitCode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.version", description=__doc__)
+    parser.add_argument("--file", type=Path, default=Path("VERSION"))
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("show", help="print the version and the TF Serving model version it maps to")
+    bump = commands.add_parser("bump", help="write the next version to the file")
+    bump.add_argument("part", choices=("major", "minor", "patch"))
+    check = commands.add_parser("check-bump", help="VERSION must not go below the one at a base git ref")
+    check.add_argument("--base", required=True, help="git ref of the base branch, e.g. origin/main")
+    args = parser.parse_args(argv)
+    try:
+        current = read_version(args.file)
+        if args.command == "show":
+            print(f"{current} (model version {current.model_version})")
+            return ExitCode.OK
+        if args.command == "check-bump":
+            return _check_bump(current, args.base, args.file)
+        # Re-parsed so the range check applies: patch 999 + 1 no longer maps to a model version.
+        following = SemVer.parse(str(current.bump(args.part)))
+        args.file.write_text(f"{following}\n", encoding="utf-8")
+    except VersionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    print(f"{current} -> {following}")
+    return ExitCode.OK
+
+
+def _check_bump(current: SemVer, base: str, path: Path) -> int:
+    """Higher: merging releases it. Equal: merging releases nothing. Lower, or same but different: refused."""
+
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+
+    if git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
+        raise VersionError(f"{base!r} is not a git ref here (fetch it: actions/checkout with fetch-depth: 0)")
+    shown = git("show", f"{base}:{path.as_posix()}")
+    if shown.returncode != 0:
+        print(f"{base} has no {path}: {current} will be the first release")
+        return ExitCode.OK
+    previous = SemVer.parse(shown.stdout)
+    if current.precedence > previous.precedence:
+        print(f"{previous} -> {current}: merging releases {current}")
+        return ExitCode.OK
+    if current == previous:
+        print(f"VERSION unchanged ({current}): merging releases nothing (make bump PART=... to release)")
+        return ExitCode.OK
+    raise VersionError(f"VERSION {current} is not above {previous} on {base}: bump it (make bump PART=...)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
