@@ -9,6 +9,7 @@ PARTS = {
     "training": "tests.bench_train",
     "standin": "tests.bench_standin",
     "images": "tests.bench_images",
+    "deploy": "tests.bench_deploy",
 }
 
 

@@ -29,7 +29,10 @@ def run() -> list[tuple[str, str]]:
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     latency = card["metrics"]["latency_ms"]
     return [
-        ("train+export wall time", f"{wall:.1f} s (target <= {TARGET_SECONDS:.0f} s: ratio {wall / TARGET_SECONDS:.2f})"),
+        (
+            "train+export wall time",
+            f"{wall:.1f} s (target <= {TARGET_SECONDS:.0f} s: ratio {wall / TARGET_SECONDS:.2f})",
+        ),
         ("train+export peak RSS", f"{peak_mib:.0f} MiB"),
         ("exported model latency p50 / p99", f"{latency['p50']:.3f} / {latency['p99']:.3f} ms per request"),
         ("test accuracy", f"{card['metrics']['accuracy']:.4f}"),

@@ -1,0 +1,169 @@
+"""`python -m serving deploy|revert|smoke|status`: thin commands over the serving library.
+
+Every failure ends in one line on stderr and the exit code naming the outcome (serving.errors.ExitCode).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from ml.config import DEFAULT_PATH, Config, ConfigError, load
+from ml.semver import VersionError, read_version
+from serving import history
+from serving.errors import BadInput, DeployError, ExitCode, InfrastructureError
+from serving.proxy import Proxy
+from serving.settings import DeploySettings
+from serving.status import collect, render_json, render_text
+from serving.thresholds import Thresholds
+
+# The project's bases tag the pinned official nginx (or its stand-in) with this name.
+DEFAULT_PROXY_IMAGE = "local/nginx:standin"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m serving", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", type=Path, default=DEFAULT_PATH, help="pipeline config (default %(default)s)"
+    )
+    parser.add_argument(
+        "--proxy-image", default=DEFAULT_PROXY_IMAGE, help="nginx image (default %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    deploy = commands.add_parser("deploy", help="blue/green deploy a serving image")
+    deploy.add_argument("image", nargs="?", help="serving image (default: the VERSION file's release)")
+    revert = commands.add_parser("revert", help="put back the previous (or a named) successful release")
+    revert.add_argument("--to", metavar="VERSION", help="semantic version to put back")
+    for command in (deploy, revert):
+        command.add_argument(
+            "--bake-seconds", type=float, help="post-promotion bake window (default: config)"
+        )
+        command.add_argument("--scale-down-delay", type=float, help="seconds before the old colour stops")
+
+    smoke = commands.add_parser("smoke", help="pre-promotion analysis against any TF Serving endpoint")
+    smoke.add_argument("--rest", help="REST base URL (default: the proxy)")
+    smoke.add_argument("--grpc", metavar="HOST:PORT", help="gRPC target (default: the proxy)")
+    smoke.add_argument("--model", help="model name (default: config)")
+    smoke.add_argument("--expect-version", type=int, help="integer model version that must be AVAILABLE")
+    smoke.add_argument(
+        "--baseline-rest", help="REST URL of the release to check signature compatibility against"
+    )
+    source = smoke.add_mutually_exclusive_group()
+    source.add_argument("--model-dir", type=Path, help="exported model version dir holding assets.extra/")
+    source.add_argument("--image", help="serving image holding the smoke set (default: VERSION's release)")
+
+    status = commands.add_parser("status", help="active release, health and recent history")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _release_image(config: Config, version_file: Path) -> str:
+    return f"{config.serving_image}:{read_version(version_file)}"
+
+
+def _docker() -> docker.DockerClient:
+    try:
+        return docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise InfrastructureError(f"cannot reach the Docker engine: {exc}") from exc
+
+
+def _deploy(args: argparse.Namespace, config: Config) -> int:
+    # Deploy and smoke need TensorFlow's protobufs (seconds to import); status should not wait for them.
+    from serving.deploy import Deployer
+    from serving.revert import image_reference, revert_target
+
+    settings = DeploySettings.from_config(config, args.proxy_image, args.bake_seconds, args.scale_down_delay)
+    client = _docker()
+    if args.command == "deploy":
+        image = args.image or _release_image(config, args.config.parent / "VERSION")
+        outcome = Deployer(client, settings).run(image)
+    else:
+        proxy = Proxy(client, settings.proxy)
+        if proxy.container() is None:
+            raise BadInput("nothing was ever deployed on this host: no proxy, no history")
+        target = revert_target(history.parse(proxy.read_history()), args.to)
+        print(f"revert target: {target.version} ({target.image}, deployed {target.finished_at})", flush=True)
+        outcome = Deployer(client, settings, action="revert").run(image_reference(client, target))
+    print(outcome.message)
+    return ExitCode.DEPLOYED
+
+
+def _smoke(args: argparse.Namespace, config: Config) -> int:
+    from serving.client import RestClient
+    from serving.deadline import after
+    from serving.grpc_client import GrpcClient
+    from serving.runner import resolve_image, smoke_set_from_image
+    from serving.smoke import analyse
+    from serving.smoke_set import SmokeSet
+
+    model = args.model or config.model.name
+    if args.model_dir is not None:
+        smoke_set = SmokeSet.from_model_dir(args.model_dir)
+    else:
+        client = _docker()
+        image = args.image or _release_image(config, args.config.parent / "VERSION")
+        smoke_set = smoke_set_from_image(client, resolve_image(client, image), model)
+    rest = RestClient(args.rest or f"http://127.0.0.1:{config.serving.rest_port}", model)
+    grpc = GrpcClient(args.grpc or f"127.0.0.1:{config.serving.grpc_port}", model)
+    baseline = RestClient(args.baseline_rest, model) if args.baseline_rest else None
+    thresholds = Thresholds(
+        config.deploy.probability_tolerance, config.deploy.latency_budget_ms_p95, config.deploy.smoke_requests
+    )
+    try:
+        analysis = analyse(
+            rest,
+            grpc,
+            smoke_set,
+            thresholds,
+            after(config.deploy.ready_timeout_seconds),
+            args.expect_version,
+            baseline,
+        )
+    finally:
+        rest.close()
+        grpc.close()
+    for check in analysis.checks:
+        print(f"{'ok  ' if check.passed else 'FAIL'} {check.name}: {check.detail}")
+    if not analysis.passed:
+        print(f"smoke: refused: {', '.join(c.name for c in analysis.failures())} failed", file=sys.stderr)
+        return ExitCode.REFUSED
+    print(f"smoke: {len(analysis.checks)} checks passed")
+    return ExitCode.DEPLOYED
+
+
+def _status(args: argparse.Namespace, config: Config) -> int:
+    settings = DeploySettings.from_config(config, args.proxy_image)
+    client = _docker()
+    report = collect(
+        client, Proxy(client, settings.proxy), settings.proxy_rest_url, config.deploy.history_entries
+    )
+    print(render_json(report) if args.json else render_text(report))
+    return ExitCode.DEPLOYED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load(args.config)
+        handlers = {"deploy": _deploy, "revert": _deploy, "smoke": _smoke, "status": _status}
+        return handlers[args.command](args, config)
+    except (ConfigError, VersionError) as exc:
+        print(f"serving: {exc}", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    except DeployError as exc:
+        print(f"serving: {args.command} {exc.exit_code.name.lower()}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except docker.errors.DockerException as exc:
+        print(f"serving: {args.command} infrastructure: Docker: {exc}", file=sys.stderr)
+        return ExitCode.INFRASTRUCTURE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""Post-promotion bake window: live traffic goes to the new colour, and we keep proving it serves.
+
+Probes alternate REST and gRPC through the proxy (the path users take) and must return the smoke set's
+recorded outputs; the new colour's own Prometheus counters catch errors in requests we did not send.
+Any threshold crossed ends the window at once, so the caller can put the previous colour back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from serving.client import RestClient
+from serving.deadline import after
+from serving.errors import DeployError
+from serving.grpc_client import GrpcClient
+from serving.smoke import REQUEST_ERRORS_METRIC, compare_outputs
+from serving.smoke_set import SmokeSet
+from serving.thresholds import Thresholds
+
+PROBE_INTERVAL_SECONDS = 0.1
+HEALTH_INTERVAL_SECONDS = 1.0
+PROBE_TIMEOUT_SECONDS = 5.0
+MIN_PROBES_FOR_LATENCY = 20
+
+
+@dataclass
+class BakeReport:
+    probes: int = 0
+    errors: list[str] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    failure: str = ""
+    detected_at: float = 0.0  # time.monotonic() when the failure was seen
+
+    @property
+    def p95_ms(self) -> float:
+        return float(np.percentile(self.latencies_ms, 95)) if self.latencies_ms else 0.0
+
+
+@dataclass(frozen=True)
+class BakeTargets:
+    proxy_rest: RestClient
+    proxy_grpc: GrpcClient
+    colour_rest: RestClient  # the new colour directly, for its own counters
+    colour_running: Callable[[], bool]
+
+
+def _served_errors(rest: RestClient, deadline: float) -> tuple[float, float] | None:
+    """(errors, total) from the server's request counter; None when it exposes no metrics."""
+    try:
+        samples = rest.metrics(deadline)
+    except DeployError:
+        return None
+    if samples is None:
+        return None
+    counted = [s for s in samples if s.name == REQUEST_ERRORS_METRIC]
+    errors = sum(s.value for s in counted if s.labels.get("status", "OK") != "OK")
+    return errors, sum(s.value for s in counted)
+
+
+def bake(
+    targets: BakeTargets, smoke: SmokeSet, seconds: float, thresholds: Thresholds, max_error_rate: float
+) -> BakeReport:
+    report = BakeReport()
+    ends = time.monotonic() + seconds
+    baseline = _served_errors(targets.colour_rest, after(PROBE_TIMEOUT_SECONDS))
+    next_health = time.monotonic() + HEALTH_INTERVAL_SECONDS
+
+    def fail(reason: str) -> BakeReport:
+        report.failure, report.detected_at = reason, time.monotonic()
+        return report
+
+    while time.monotonic() < ends:
+        example = report.probes % smoke.size
+        predict = targets.proxy_rest.predict if report.probes % 2 == 0 else targets.proxy_grpc.predict
+        protocol = "REST" if report.probes % 2 == 0 else "gRPC"
+        started = time.perf_counter()
+        try:
+            outputs = predict(smoke.example(example), after(PROBE_TIMEOUT_SECONDS), smoke.signature_name)
+            wrong = compare_outputs(
+                {name: values[example : example + 1] for name, values in smoke.outputs.items()},
+                outputs,
+                thresholds.probability_tolerance,
+            )
+            if wrong:
+                report.errors.append(f"{protocol} probe {report.probes}: {'; '.join(wrong)}")
+        except (DeployError, OSError, ValueError, KeyError) as exc:
+            report.errors.append(f"{protocol} probe {report.probes}: {exc}")
+        report.latencies_ms.append((time.perf_counter() - started) * 1000)
+        report.probes += 1
+        if report.errors and len(report.errors) / report.probes > max_error_rate:
+            return fail(f"{len(report.errors)}/{report.probes} probes failed, last: {report.errors[-1]}")
+
+        if time.monotonic() >= next_health:
+            next_health = time.monotonic() + HEALTH_INTERVAL_SECONDS
+            if not targets.colour_running():
+                return fail("the new colour's container is not running")
+            now = _served_errors(targets.colour_rest, after(PROBE_TIMEOUT_SECONDS))
+            if baseline is not None and now is not None:
+                errors, total = now[0] - baseline[0], now[1] - baseline[1]
+                if errors and errors / max(total, 1) > max_error_rate:
+                    return fail(f"server counted {errors:g} failed of {total:g} requests")
+        time.sleep(max(0.0, min(PROBE_INTERVAL_SECONDS, ends - time.monotonic())))
+
+    if (
+        len(report.latencies_ms) >= MIN_PROBES_FOR_LATENCY
+        and report.p95_ms > thresholds.latency_budget_ms_p95
+    ):
+        return fail(f"probe p95 {report.p95_ms:.1f} ms over budget {thresholds.latency_budget_ms_p95:g} ms")
+    return report

@@ -1,0 +1,310 @@
+"""Blue/green deploy of one serving image: lock, converge, preview, analysis, promote, bake, finish.
+
+Each failure has one response: before promotion the preview is removed and nothing else changed
+(`Refused`); after promotion the proxy goes back to the previous colour (`Reverted`), also when the
+deploy is interrupted; a failing host is an `InfrastructureError`. Teardown runs in exception handlers,
+never left for a later run to find.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TextIO
+
+import docker
+
+from serving import history
+from serving.bake import BakeReport, BakeTargets, bake
+from serving.client import RestClient
+from serving.deadline import after, poll
+from serving.errors import AnalysisFailed, DeployError, Refused, Reverted
+from serving.grpc_client import GrpcClient
+from serving.lock import deploy_lock, lock_path
+from serving.proxy import Proxy
+from serving.runner import ColourRunner, resolve_image, smoke_set_from_image
+from serving.settings import DeploySettings
+from serving.smoke import analyse
+from serving.smoke_set import SmokeSet
+from serving.state import ColourState, HostState, Release, colour_labels, now_iso, read_state
+from serving.steps import Steps
+
+TOTAL_STEPS = 7
+RESTORE_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    changed: bool
+    message: str
+
+
+@dataclass
+class _Attempt:
+    """What one rollout is about, for its history entry."""
+
+    release: Release
+    colour: str
+    started_at: str
+    container_id: str = ""
+
+
+class _BakeFailed(DeployError):
+    def __init__(self, report: BakeReport) -> None:
+        super().__init__(f"bake failed: {report.failure}")
+        self.report = report
+
+
+def _result_of(error: BaseException) -> str:
+    if isinstance(error, Refused):
+        return history.RESULT_REFUSED
+    if isinstance(error, Reverted):
+        return history.RESULT_REVERTED
+    return history.RESULT_FAILED
+
+
+def _finished(colour: ColourState, entries: list[history.Entry]) -> bool:
+    """Whether this container's rollout completed (its bake passed) according to the history."""
+    return any(e.container_id == colour.container_id and e.result == history.RESULT_DEPLOYED for e in entries)
+
+
+class Deployer:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        settings: DeploySettings,
+        out: TextIO = sys.stdout,
+        action: str = "deploy",
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.action = action
+        self.trigger = history.trigger_from_env(dict(environ))
+        self.proxy = Proxy(client, settings.proxy)
+        self.steps = Steps(out, TOTAL_STEPS)
+        self.restore_seconds: float | None = None  # failure detected -> previous colour answering again
+
+    def runner(self, colour: str) -> ColourRunner:
+        return ColourRunner(self.client, self.settings.model_name, self.settings.network, colour)
+
+    def run(self, image: str) -> Outcome:
+        """Deploy `image`; a failure raises the `DeployError` subclass whose exit code names the outcome."""
+        path = lock_path(self.settings.model_name)
+        with self.steps.step("take the deploy lock"):
+            lock = deploy_lock(path, self.settings.lock_timeout)
+            lock.__enter__()
+            self.steps.detail(str(path))
+        try:
+            return self._locked(image)
+        finally:
+            lock.__exit__(None, None, None)
+
+    def _locked(self, image: str) -> Outcome:
+        started_at = now_iso()
+        with self.steps.step("read state from Docker"):
+            bootstrapped = self.proxy.ensure()
+            release = resolve_image(self.client, image)
+            entries = history.parse(self.proxy.read_history())
+            state, notes = self._converge(read_state(self.client, self.proxy), entries)
+            serving = state.serving
+            if bootstrapped:
+                notes.insert(0, "bootstrapped proxy and network")
+            notes.append(
+                f"active {serving.colour} {serving.release.version}" if serving else "no active release"
+            )
+            notes.append(f"candidate {release.version} ({release.image_id[:19]})")
+            self.steps.detail("; ".join(notes))
+        if serving and serving.release.image_id == release.image_id and _finished(serving, entries):
+            message = f"{release.version} is already active in {serving.colour}; nothing to do"
+            self.steps.say(message)
+            return Outcome(False, message)
+
+        attempt = _Attempt(release, state.preview_colour(), started_at)
+        try:
+            self._rollout(attempt, serving)
+        except DeployError as exc:
+            self._append(attempt, _result_of(exc), str(exc))
+            raise
+
+        with self.steps.step("finish"):
+            self._append(attempt, history.RESULT_DEPLOYED, "")
+            if serving is not None:
+                # Clients may still hold connections to the old colour; give them time to move.
+                time.sleep(self.settings.scale_down_delay)
+                self.runner(serving.colour).remove()
+            self.steps.detail(
+                f"history updated; {'old colour ' + serving.colour + ' removed' if serving else 'first release'}"
+            )
+        return Outcome(True, f"{release.version} deployed to {attempt.colour}")
+
+    def _converge(self, state: HostState, entries: list[history.Entry]) -> tuple[HostState, list[str]]:
+        """Undo whatever an interrupted deploy left: afterwards only the active colour exists, and the proxy
+        routes to a running colour (a completed rollout whenever one is still running) or answers 503."""
+        notes = []
+        active = state.active
+        # Only a colour whose rollout completed may take traffic back; a leftover preview was never judged.
+        fallback = next(
+            (c for c in state.colours.values() if c is not active and c.running and _finished(c, entries)),
+            None,
+        )
+        active_sound = active is not None and active.running and _finished(active, entries)
+        if state.active_colour is not None and not active_sound and fallback is not None:
+            self.proxy.switch(fallback.colour)
+            notes.append(f"rolled back unfinished or stopped {state.active_colour} to {fallback.colour}")
+        elif state.active_colour is not None and (active is None or not active.running):
+            self.proxy.switch(None)
+            notes.append(f"active colour {state.active_colour} was not running: proxy answers 503")
+        elif state.proxy_exists and not self.proxy.in_sync():
+            self.proxy.switch(state.active_colour)
+            notes.append("reloaded the proxy config an interrupted switch had written")
+        kept = self.proxy.active()
+        for colour in state.colours.values():
+            if colour.colour != kept:
+                self.runner(colour.colour).remove()
+                notes.append(f"removed leftover {colour.colour}")
+        return read_state(self.client, self.proxy), notes
+
+    def _rollout(self, attempt: _Attempt, previous: ColourState | None) -> None:
+        settings = self.settings
+        preview = self.runner(attempt.colour)
+        promoted = False
+        try:
+            with self.steps.step(f"start preview {preview.colour}"):
+                release = attempt.release
+                smoke = smoke_set_from_image(self.client, release, settings.model_name)
+                labels = colour_labels(settings.model_name, preview.colour, release)
+                attempt.container_id = preview.start(release, labels).id or ""
+                try:
+                    endpoints = preview.wait_available(release.model_version, after(settings.ready_timeout))
+                except DeployError:
+                    self.steps.block(f"{preview.name} logs", preview.logs())
+                    raise
+                self.steps.detail(f"version {release.model_version} AVAILABLE at {endpoints.rest_url}")
+
+            with self.steps.step("pre-promotion analysis"):
+                self._analyse(endpoints.rest_url, endpoints.grpc_target, smoke, release, previous)
+
+            with self.steps.step(f"promote {preview.colour}"):
+                self.proxy.switch(preview.colour)
+                promoted = True
+                self.steps.detail(f"proxy routes to {preview.name}")
+
+            with self.steps.step(f"bake for {settings.bake_seconds:g} s"):
+                report = self._bake(preview, smoke)
+                if report.failure:
+                    raise _BakeFailed(report)
+                self.steps.detail(f"{report.probes} probes, 0 errors, p95 {report.p95_ms:.1f} ms")
+        except BaseException as exc:
+            if not promoted:
+                preview.remove()
+                raise
+            detected = exc.report.detected_at if isinstance(exc, _BakeFailed) else time.monotonic()
+            restored = self._put_back(previous, preview, detected)
+            self.steps.block(f"{preview.name} logs", preview.logs())
+            if isinstance(exc, DeployError):
+                raise Reverted(f"{exc}; {restored}") from exc
+            raise
+
+    def _analyse(
+        self, rest_url: str, grpc_target: str, smoke: SmokeSet, release: Release, previous: ColourState | None
+    ) -> None:
+        name = self.settings.model_name
+        rest, grpc = RestClient(rest_url, name), GrpcClient(grpc_target, name)
+        baseline = RestClient(self.runner(previous.colour).endpoints().rest_url, name) if previous else None
+        try:
+            analysis = analyse(
+                rest,
+                grpc,
+                smoke,
+                self.settings.thresholds,
+                after(self.settings.ready_timeout),
+                release.model_version,
+                baseline,
+            )
+        finally:
+            rest.close()
+            grpc.close()
+            if baseline is not None:
+                baseline.close()
+        for check in analysis.checks:
+            self.steps.say(f"      {'ok  ' if check.passed else 'FAIL'} {check.name}: {check.detail}")
+        if not analysis.passed:
+            raise AnalysisFailed(
+                "pre-promotion analysis failed: " + ", ".join(check.name for check in analysis.failures())
+            )
+        self.steps.detail(f"{len(analysis.checks)} checks passed")
+
+    def _bake(self, preview: ColourRunner, smoke: SmokeSet) -> BakeReport:
+        settings = self.settings
+        targets = BakeTargets(
+            proxy_rest=RestClient(settings.proxy_rest_url, settings.model_name),
+            proxy_grpc=GrpcClient(settings.proxy_grpc_target, settings.model_name),
+            colour_rest=RestClient(preview.endpoints().rest_url, settings.model_name),
+            colour_running=preview.running,
+        )
+        try:
+            return bake(
+                targets, smoke, settings.bake_seconds, settings.thresholds, settings.max_bake_error_rate
+            )
+        finally:
+            targets.proxy_rest.close()
+            targets.proxy_grpc.close()
+            targets.colour_rest.close()
+
+    def _put_back(self, previous: ColourState | None, failed: ColourRunner, detected_at: float) -> str:
+        """Route traffic to the previous colour again, stop the failed one (its logs stay readable)."""
+        target = previous.colour if previous is not None and self.runner(previous.colour).running() else None
+        self.proxy.switch(target)
+        failed.stop()
+        if previous is None or target is None:
+            self.steps.say("reverted: no previous release is running; the proxy answers 503")
+            return "no previous release to put back"
+        rest = RestClient(self.settings.proxy_rest_url, self.settings.model_name)
+        deadline = after(RESTORE_TIMEOUT_SECONDS)
+        wanted = previous.release.model_version
+        try:
+            poll(
+                lambda: (
+                    any(s.version == wanted and s.state == "AVAILABLE" for s in rest.status(deadline)) or None
+                ),
+                deadline,
+                f"waiting for {target} to answer through the proxy",
+                interval=0.01,
+            )
+        finally:
+            rest.close()
+        self.restore_seconds = time.monotonic() - detected_at
+        message = (
+            f"reverted to {target} {previous.release.version}; traffic restored "
+            f"{self.restore_seconds:.2f} s after the failure was detected"
+        )
+        self.steps.say(message)
+        return message
+
+    def _append(self, attempt: _Attempt, result: str, reason: str) -> None:
+        release = attempt.release
+        entry = history.Entry(
+            action=self.action,
+            result=result,
+            version=release.version,
+            model_version=release.model_version,
+            image=release.image,
+            image_id=release.image_id,
+            repo_digest=release.repo_digest,
+            colour=attempt.colour,
+            container_id=attempt.container_id,
+            started_at=attempt.started_at,
+            finished_at=now_iso(),
+            reason=reason,
+            trigger=self.trigger,
+            steps=dict(self.steps.durations),
+        )
+        try:
+            self.proxy.append_history(entry.to_line())
+        except DeployError as exc:
+            # The deploy's own outcome matters more than its record; say so rather than mask it.
+            self.steps.say(f"warning: {exc}")

@@ -1,0 +1,74 @@
+"""What can go wrong during a deploy, and the exit code each outcome maps to.
+
+The class of an exception decides what the deploy does next: a `Transient` failure is retried until its
+deadline, a `Refused` release never took traffic (nothing to undo), a failure after promotion is reverted,
+and an `InfrastructureError` means the host itself is at fault (retrying the job may help).
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    DEPLOYED = 0
+    BAD_INPUT = 2  # unreadable config, bad arguments (argparse also uses 2)
+    REFUSED = 3  # refused before promotion: traffic and containers as before
+    REVERTED = 4  # promoted, failed the bake window, previous release serving again
+    INFRASTRUCTURE = 5  # Docker, proxy or lock failure: the release itself was not judged
+
+
+class DeployError(Exception):
+    exit_code: ExitCode = ExitCode.INFRASTRUCTURE
+
+
+class Transient(DeployError):
+    """A request failed in a way that may pass if repeated (connection refused while a server starts)."""
+
+
+class RequestFailed(DeployError):
+    """A server answered with an error that repeating the request will not fix."""
+
+
+class DeadlineExceeded(DeployError):
+    """An absolute deadline passed before the awaited condition held."""
+
+
+class InfrastructureError(DeployError):
+    exit_code = ExitCode.INFRASTRUCTURE
+
+
+class LockTimeout(InfrastructureError):
+    """Another deploy held the host-wide lock for longer than the lock timeout."""
+
+
+class ProxyConfigRejected(InfrastructureError):
+    """`nginx -t` refused a rendered config; it was not loaded."""
+
+
+class BadInput(DeployError):
+    exit_code = ExitCode.BAD_INPUT
+
+
+class Refused(DeployError):
+    """The release was judged unfit before it took any traffic."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class ImageUnavailable(Refused):
+    """The image is neither on this host nor pullable from its registry."""
+
+
+class ModelNotReady(Refused):
+    """The preview container exited, or its model never became AVAILABLE in time."""
+
+
+class AnalysisFailed(Refused):
+    """Pre-promotion analysis found at least one failing check."""
+
+
+class Reverted(DeployError):
+    """The release took traffic, failed the bake window and the previous release was put back."""
+
+    exit_code = ExitCode.REVERTED

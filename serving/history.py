@@ -1,0 +1,78 @@
+"""Append-only deploy history, one JSON object per line.
+
+It lives in a named Docker volume mounted into the proxy container: state stays with the Docker engine
+like the containers it describes, so it outlives the deploying process and the checkout it ran from,
+is the same for every deploy on the host, and survives the proxy container being recreated. Appends
+are one `write` of one line with O_APPEND (atomic for lines under PIPE_BUF), so a killed deploy leaves
+either the whole entry or none.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RESULT_DEPLOYED = "deployed"
+RESULT_REFUSED = "refused"
+RESULT_REVERTED = "reverted"
+RESULT_FAILED = "failed"
+
+MOUNT_POINT = "/var/lib/deploy-history"
+FILE = f"{MOUNT_POINT}/history.jsonl"
+
+
+def volume_name(model_name: str) -> str:
+    return f"{model_name}-deploy-history"
+
+
+@dataclass(frozen=True)
+class Entry:
+    action: str  # deploy | revert
+    result: str
+    version: str
+    model_version: int
+    image: str
+    image_id: str
+    repo_digest: str
+    colour: str
+    container_id: str
+    started_at: str
+    finished_at: str
+    reason: str = ""
+    trigger: dict[str, str] = field(default_factory=dict)
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Entry:
+        known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
+        return cls(**known)
+
+
+def parse(text: str) -> list[Entry]:
+    """Entries oldest first; a torn or foreign line is skipped rather than hiding the rest."""
+    entries = []
+    for line in text.splitlines():
+        try:
+            entries.append(Entry.from_dict(json.loads(line)))
+        except (ValueError, TypeError):
+            continue
+    return entries
+
+
+def last_deployed(entries: list[Entry], version: str | None = None, other_than: str = "") -> Entry | None:
+    """Newest successful entry, optionally of `version`, whose image is not `other_than`."""
+    for entry in reversed(entries):
+        if entry.result != RESULT_DEPLOYED or entry.image_id == other_than:
+            continue
+        if version is None or entry.version == version:
+            return entry
+    return None
+
+
+def trigger_from_env(environ: dict[str, str]) -> dict[str, str]:
+    keys = {"GITHUB_RUN_ID": "run_id", "GITHUB_ACTOR": "actor", "GITHUB_SHA": "sha", "USER": "user"}
+    return {name: environ[key] for key, name in keys.items() if environ.get(key)}

@@ -1,0 +1,249 @@
+"""The nginx proxy container: the only one publishing host ports; it routes REST and h2c gRPC to the
+active colour.
+
+We render the whole nginx.conf, so nothing in the image's defaults decides routing. A new config is
+written next to the live one, checked with `nginx -t -c`, and only then renamed over the live file and
+loaded with a graceful `nginx -s reload`: the live file is always one that passed the test, and a
+failing config is never loaded. Old workers finish their in-flight requests before exiting.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import docker
+import docker.errors
+from docker.models.containers import Container
+
+from serving.archive import single_file_tar
+from serving.errors import InfrastructureError, ProxyConfigRejected
+from serving.history import FILE as HISTORY_FILE
+from serving.history import MOUNT_POINT as HISTORY_MOUNT
+from serving.history import volume_name
+
+REST_PORT = 8501  # inside the containers; TF Serving's defaults
+GRPC_PORT = 8500
+CONF_DIR = "/etc/nginx"
+LIVE_CONF = f"{CONF_DIR}/nginx.conf"
+NEXT_CONF = f"{CONF_DIR}/nginx.conf.next"
+LOADED_CONF = f"{CONF_DIR}/nginx.conf.loaded"  # copy of the live file as of the last completed reload
+_ACTIVE_MARKER = re.compile(r"^# active-colour: (\S+)$", re.MULTILINE)
+NO_ACTIVE = "none"
+COLOUR_HEADER = "X-Serving-Colour"  # which config answered a request: for operators and tests
+_REJECTED = 65  # exit status of the switch script when `nginx -t` fails
+_OLD_WORKERS_LINGER = 66  # ... and when old workers still accept connections after 10 s
+# `nginx -s reload` only signals the master, which starts new workers and then asks the old ones to quit;
+# until they do, old workers still accept connections with the old config. A worker retitles itself
+# "nginx: worker process is shutting down" once it closed its listening sockets: the script waits for that.
+_SWITCH_SCRIPT = r"""
+workers() {
+    for p in /proc/[0-9]*; do
+        [ "$(tr -d '\000' < "$p/cmdline" 2>/dev/null)" = "nginx: worker process" ] && echo "${p#/proc/}"
+    done
+}
+nginx -t -q -c NEXT 2>&1 || { rm -f NEXT; exit REJECTED; }
+old=" $(echo $(workers)) "
+mv NEXT LIVE && nginx -s reload || exit 1
+for _ in $(seq 1000); do
+    lingering=0
+    for p in $(workers); do case "$old" in *" $p "*) lingering=1;; esac; done
+    [ "$lingering" = 0 ] && cp LIVE LOADED && exit 0
+    sleep 0.01
+done
+exit LINGER
+"""
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    model_name: str
+    network: str
+    image: str
+    rest_port: int  # published on 127.0.0.1
+    grpc_port: int
+
+    @property
+    def container_name(self) -> str:
+        return f"{self.model_name}-proxy"
+
+
+def colour_container_name(model_name: str, colour: str) -> str:
+    return f"{model_name}-{colour}"
+
+
+def render(model_name: str, active: str | None) -> str:
+    """A complete nginx.conf routing both protocols to `active`, or answering 503 when nothing is."""
+    if active is None:
+        rest_location = (
+            'default_type application/json;\n            return 503 \'{"error": "no release deployed"}\';'
+        )
+        grpc_location = (
+            'add_header grpc-status 14 always;\n            add_header grpc-message "no release deployed" always;\n'
+            "            return 204;"
+        )
+        upstreams = ""
+    else:
+        host = colour_container_name(model_name, active)
+        rest_location = (
+            "proxy_pass http://rest_active;\n            proxy_http_version 1.1;\n"
+            '            proxy_set_header Connection "";\n            proxy_read_timeout 60s;'
+        )
+        grpc_location = "grpc_pass grpc://grpc_active;\n            grpc_read_timeout 60s;"
+        upstreams = f"""
+    upstream rest_active {{
+        server {host}:{REST_PORT};
+        keepalive 32;
+    }}
+    upstream grpc_active {{
+        server {host}:{GRPC_PORT};
+        keepalive 32;
+    }}
+"""
+    return f"""# Rendered by serving.proxy; replaced only by a config that passed `nginx -t`.
+# active-colour: {active or NO_ACTIVE}
+worker_processes auto;
+pid /var/run/nginx.pid;
+error_log /dev/stderr warn;
+# Bounds how long old workers keep long-lived gRPC streams open after a reload.
+worker_shutdown_timeout 30s;
+
+events {{
+    worker_connections 1024;
+}}
+
+http {{
+    access_log off;
+    client_max_body_size 64m;
+{upstreams}
+    server {{
+        listen {REST_PORT};
+        # Lets a deploy see which config answered: reload only signals nginx, new workers start later.
+        add_header {COLOUR_HEADER} {active or NO_ACTIVE} always;
+        location / {{
+            {rest_location}
+        }}
+    }}
+
+    server {{
+        listen {GRPC_PORT} http2;
+        location / {{
+            {grpc_location}
+        }}
+    }}
+}}
+"""
+
+
+def active_from_config(text: str) -> str | None:
+    match = _ACTIVE_MARKER.search(text)
+    if not match or match.group(1) == NO_ACTIVE:
+        return None
+    return match.group(1)
+
+
+class Proxy:
+    def __init__(self, client: docker.DockerClient, settings: ProxySettings) -> None:
+        self.client = client
+        self.settings = settings
+
+    def container(self) -> Container | None:
+        try:
+            return self.client.containers.get(self.settings.container_name)
+        except docker.errors.NotFound:
+            return None
+
+    def ensure(self) -> bool:
+        """Network, history volume and a running proxy; True when anything had to be created."""
+        created = False
+        if not self.client.networks.list(names=[self.settings.network]):
+            self.client.networks.create(self.settings.network, driver="bridge")
+            created = True
+        container = self.container()
+        if container is None:
+            container = self._create()
+            created = True
+        if container.status != "running":
+            container.start()
+        return created
+
+    def _create(self) -> Container:
+        settings = self.settings
+        try:
+            container = self.client.containers.create(
+                settings.image,
+                name=settings.container_name,
+                command=["nginx", "-g", "daemon off;"],
+                network=settings.network,
+                ports={
+                    f"{REST_PORT}/tcp": ("127.0.0.1", settings.rest_port),
+                    f"{GRPC_PORT}/tcp": ("127.0.0.1", settings.grpc_port),
+                },
+                volumes={volume_name(settings.model_name): {"bind": HISTORY_MOUNT, "mode": "rw"}},
+                labels={"ml.deploy.app": settings.model_name, "ml.deploy.role": "proxy"},
+                restart_policy={"Name": "unless-stopped"},
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise InfrastructureError(f"proxy image {settings.image} is not on this host") from exc
+        initial = render(settings.model_name, None)
+        container.put_archive(CONF_DIR, single_file_tar("nginx.conf", initial))
+        container.put_archive(CONF_DIR, single_file_tar("nginx.conf.loaded", initial))
+        return container
+
+    def _running(self) -> Container:
+        container = self.container()
+        if container is None:
+            raise InfrastructureError(f"proxy container {self.settings.container_name} does not exist")
+        return container
+
+    def _exec(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]:
+        try:
+            code, output = self._running().exec_run(command, environment=environment)
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(f"exec in {self.settings.container_name} failed: {exc}") from exc
+        return code, output.decode(errors="replace").strip()
+
+    def live_config(self) -> str:
+        code, text = self._exec(["cat", LIVE_CONF])
+        if code != 0:
+            raise InfrastructureError(f"cannot read {LIVE_CONF} in {self.settings.container_name}: {text}")
+        return text
+
+    def active(self) -> str | None:
+        return active_from_config(self.live_config())
+
+    def switch(self, colour: str | None) -> None:
+        """Route all traffic to `colour` (None: answer 503). Raises, loading nothing, if `nginx -t` fails."""
+        container = self._running()
+        container.put_archive(
+            CONF_DIR, single_file_tar("nginx.conf.next", render(self.settings.model_name, colour))
+        )
+        # One exec for test, rename, reload and wait: fewer round trips while traffic may be failing.
+        script = (
+            _SWITCH_SCRIPT.replace("NEXT", NEXT_CONF)
+            .replace("LIVE", LIVE_CONF)
+            .replace("LOADED", LOADED_CONF)
+            .replace("REJECTED", str(_REJECTED))
+            .replace("LINGER", str(_OLD_WORKERS_LINGER))
+        )
+        code, output = self._exec(["sh", "-c", script])
+        if code == _REJECTED:
+            raise ProxyConfigRejected(f"nginx -t rejected the config for {colour or NO_ACTIVE}: {output}")
+        if code == _OLD_WORKERS_LINGER:
+            raise InfrastructureError("nginx reloaded, but old workers still accepted connections after 10 s")
+        if code != 0:
+            raise InfrastructureError(f"nginx reload failed: {output}")
+
+    def in_sync(self) -> bool:
+        """Whether nginx runs the live file: false only after an interruption between rename and reload."""
+        code, _ = self._exec(["cmp", "-s", LIVE_CONF, LOADED_CONF])
+        return code == 0
+
+    def read_history(self) -> str:
+        code, text = self._exec(["sh", "-c", f"cat {HISTORY_FILE} 2>/dev/null || true"])
+        return text if code == 0 else ""
+
+    def append_history(self, line: str) -> None:
+        code, output = self._exec(["sh", "-c", f'printf "%s\\n" "$ENTRY" >> {HISTORY_FILE}'], {"ENTRY": line})
+        if code != 0:
+            raise InfrastructureError(f"cannot append to the deploy history: {output}")

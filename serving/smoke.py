@@ -1,0 +1,203 @@
+"""Pre-promotion analysis against any TF Serving endpoint: signature, golden parity (REST and gRPC),
+latency and errors. It needs nothing but the endpoints and the smoke set, so deploy, CI and a
+Kubernetes analysis job run the same checks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from serving.client import RestClient, Signature
+from serving.errors import DeployError
+from serving.grpc_client import GrpcClient
+from serving.smoke_set import SmokeSet
+from serving.thresholds import Thresholds
+
+REQUEST_ERRORS_METRIC = ":tensorflow:serving:request_count"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass
+class Analysis:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if not check.passed]
+
+
+def compare_outputs(
+    expected: dict[str, np.ndarray], actual: dict[str, np.ndarray], tolerance: float
+) -> list[str]:
+    """Differences between recorded and served outputs: integers must be equal, floats within tolerance."""
+    problems = []
+    for name, want in expected.items():
+        if name not in actual:
+            problems.append(f"output {name!r} missing (got {sorted(actual)})")
+            continue
+        got = actual[name]
+        if got.shape != want.shape:
+            problems.append(f"{name}: shape {list(got.shape)} != recorded {list(want.shape)}")
+        elif np.issubdtype(want.dtype, np.integer):
+            mismatched = int(np.count_nonzero(got != want))
+            if mismatched:
+                problems.append(f"{name}: {mismatched}/{want.size} values differ")
+        else:
+            worst = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)), initial=0.0))
+            if not worst <= tolerance:
+                problems.append(f"{name}: max abs difference {worst:.3g} > tolerance {tolerance:g}")
+    return problems
+
+
+def signature_changes(candidate: Signature, baseline: Signature) -> list[str]:
+    """Ways the candidate breaks a client of the baseline: input set, dtypes, shapes; outputs removed."""
+    changes = []
+    for name in sorted(set(candidate.inputs) - set(baseline.inputs)):
+        changes.append(f"new required input {name!r}")
+    for name, spec in sorted(baseline.inputs.items()):
+        if name not in candidate.inputs:
+            changes.append(f"input {name!r} removed")
+        elif not candidate.inputs[name].compatible_with(spec):
+            changes.append(f"input {name!r}: {_spec(candidate.inputs[name])} does not accept {_spec(spec)}")
+    for name, spec in sorted(baseline.outputs.items()):
+        if name not in candidate.outputs:
+            changes.append(f"output {name!r} removed")
+        elif candidate.outputs[name].dtype != spec.dtype:
+            changes.append(f"output {name!r}: dtype {candidate.outputs[name].dtype} != {spec.dtype}")
+    return changes
+
+
+def _spec(spec: Any) -> str:
+    shape = "?" if spec.shape is None else "[" + ",".join(map(str, spec.shape)) + "]"
+    return f"{spec.dtype}{shape}"
+
+
+def major(model_version: int) -> int:
+    return model_version // 1_000_000
+
+
+class _Recorder:
+    """Runs one check, turning any request failure into a failed check and counting it as an error."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.errors: list[str] = []
+
+    def run(self, name: str, check: Callable[[], tuple[bool, str]]) -> None:
+        try:
+            passed, detail = check()
+        except (DeployError, OSError, ValueError, KeyError) as exc:
+            self.errors.append(f"{name}: {exc}")
+            passed, detail = False, f"{type(exc).__name__}: {exc}"
+        self.analysis.checks.append(Check(name, passed, detail))
+
+
+def analyse(
+    rest: RestClient,
+    grpc: GrpcClient,
+    smoke: SmokeSet,
+    thresholds: Thresholds,
+    deadline: float,
+    expect_version: int | None = None,
+    baseline: RestClient | None = None,
+) -> Analysis:
+    analysis = Analysis()
+    recorder = _Recorder(analysis)
+    signature_name = smoke.signature_name
+
+    def errors_counted() -> float | None:
+        samples = rest.metrics(deadline)
+        if samples is None:
+            return None
+        return sum(
+            s.value
+            for s in samples
+            if s.name == REQUEST_ERRORS_METRIC and s.labels.get("status", "OK") != "OK"
+        )
+
+    errors_before = errors_counted()
+
+    if expect_version is not None:
+
+        def version() -> tuple[bool, str]:
+            states = {s.version: s.state for s in rest.status(deadline)}
+            state = states.get(expect_version, "absent")
+            return state == "AVAILABLE", f"version {expect_version} is {state} (all: {states})"
+
+        recorder.run("version", version)
+
+    def signature() -> tuple[bool, str]:
+        served = rest.signature(deadline, signature_name, expect_version)
+        missing = sorted(
+            (set(smoke.inputs) - set(served.inputs)) | (set(smoke.outputs) - set(served.outputs))
+        )
+        if missing:
+            return False, f"smoke set tensors {missing} not in signature {signature_name!r}"
+        if baseline is None:
+            return True, f"{signature_name}: inputs {sorted(served.inputs)}, outputs {sorted(served.outputs)}"
+        active = [s for s in baseline.status(deadline) if s.state == "AVAILABLE"]
+        changes = signature_changes(served, baseline.signature(deadline, signature_name))
+        if not changes:
+            return True, "compatible with the active release"
+        candidate_major = major(expect_version if expect_version is not None else smoke.model_version)
+        active_major = max((major(s.version) for s in active), default=candidate_major)
+        if candidate_major > active_major:
+            return (
+                True,
+                f"breaking change allowed by major {active_major} -> {candidate_major}: {'; '.join(changes)}",
+            )
+        return False, f"breaking change without a major version bump: {'; '.join(changes)}"
+
+    recorder.run("signature", signature)
+
+    def parity(predict: Callable[..., dict[str, np.ndarray]]) -> Callable[[], tuple[bool, str]]:
+        def check() -> tuple[bool, str]:
+            actual = predict(smoke.inputs, deadline, signature_name, expect_version)
+            problems = compare_outputs(smoke.outputs, actual, thresholds.probability_tolerance)
+            return not problems, "; ".join(problems) or f"{smoke.size} examples match the recorded outputs"
+
+        return check
+
+    recorder.run("parity-rest", parity(rest.predict))
+    recorder.run("parity-grpc", parity(grpc.predict))
+
+    def latency() -> tuple[bool, str]:
+        timings = []
+        for i in range(thresholds.latency_requests):
+            started = time.perf_counter()
+            rest.predict(smoke.example(i % smoke.size), deadline, signature_name, expect_version)
+            timings.append((time.perf_counter() - started) * 1000)
+        p95 = float(np.percentile(timings, 95))
+        budget = thresholds.latency_budget_ms_p95
+        return p95 <= budget, f"p95 {p95:.1f} ms over {len(timings)} requests (budget {budget:g} ms)"
+
+    recorder.run("latency", latency)
+
+    def no_errors() -> tuple[bool, str]:
+        errors_after = errors_counted()
+        served_errors = (
+            None if errors_before is None or errors_after is None else errors_after - errors_before
+        )
+        details = [f"{len(recorder.errors)} failed requests"]
+        if served_errors is not None:
+            details.append(f"{served_errors:g} errors in the server's request counter")
+        else:
+            details.append("server exposes no Prometheus metrics")
+        return not recorder.errors and not served_errors, ", ".join(details)
+
+    recorder.run("errors", no_errors)
+    return analysis

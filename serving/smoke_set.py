@@ -1,0 +1,54 @@
+"""The golden smoke set an exported model carries: inputs and the outputs the model itself produced."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from serving.errors import BadInput
+
+SMOKE_SET_PATH = Path("assets.extra") / "smoke_set.json"
+
+
+@dataclass(frozen=True)
+class SmokeSet:
+    model_name: str
+    model_version: int
+    signature_name: str
+    inputs: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any], where: str) -> SmokeSet:
+        try:
+            return cls(
+                model_name=str(raw["model_name"]),
+                model_version=int(raw["model_version"]),
+                signature_name=str(raw.get("signature_name", "serving_default")),
+                # float32 is what the signature takes; JSON has no dtype of its own.
+                inputs={k: np.asarray(v, dtype=np.float32) for k, v in raw["inputs"].items()},
+                outputs={k: np.asarray(v) for k, v in raw["outputs"].items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise BadInput(f"{where} is not a smoke set: {type(exc).__name__}: {exc}") from exc
+
+    @classmethod
+    def from_model_dir(cls, model_dir: Path) -> SmokeSet:
+        path = model_dir / SMOKE_SET_PATH
+        try:
+            return cls.parse(json.loads(path.read_text(encoding="utf-8")), str(path))
+        except OSError as exc:
+            raise BadInput(f"cannot read smoke set {path}: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{path} is not JSON: {exc}") from exc
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.inputs.values())))
+
+    def example(self, index: int) -> dict[str, np.ndarray]:
+        return {name: values[index : index + 1] for name, values in self.inputs.items()}

@@ -1,0 +1,85 @@
+"""What is serving now: active colour, release, health through the proxy, and recent history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+import docker
+
+from serving import history
+from serving.client import RestClient
+from serving.deadline import after
+from serving.errors import DeployError
+from serving.proxy import Proxy
+from serving.state import read_state
+
+HEALTH_TIMEOUT_SECONDS = 3.0
+
+
+def collect(client: docker.DockerClient, proxy: Proxy, proxy_rest_url: str, entries: int) -> dict[str, Any]:
+    state = read_state(client, proxy)
+    active = state.active
+    report: dict[str, Any] = {
+        "model": proxy.settings.model_name,
+        "proxy": "present" if state.proxy_exists else "absent",
+        "active": None,
+        "health": "no release deployed",
+        "colours": {name: colour.status for name, colour in state.colours.items()},
+        "history": [],
+    }
+    if active is not None:
+        report["active"] = {
+            "colour": active.colour,
+            "version": active.release.version,
+            "model_version": active.release.model_version,
+            "image": active.release.image,
+            "image_id": active.release.image_id,
+            "repo_digest": active.release.repo_digest,
+            "since": active.deployed_at,
+            "container": active.status,
+        }
+        report["health"] = _health(proxy_rest_url, proxy.settings.model_name, active.release.model_version)
+    if state.proxy_exists:
+        report["history"] = [asdict(e) for e in history.parse(proxy.read_history())[-entries:]]
+    return report
+
+
+def _health(rest_url: str, model_name: str, model_version: int) -> str:
+    rest = RestClient(rest_url, model_name)
+    try:
+        states = {s.version: s.state for s in rest.status(after(HEALTH_TIMEOUT_SECONDS))}
+    except DeployError as exc:
+        return f"unhealthy: {exc}"
+    finally:
+        rest.close()
+    state = states.get(model_version, "absent")
+    return "healthy" if state == "AVAILABLE" else f"unhealthy: version {model_version} is {state}"
+
+
+def render_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=True)
+
+
+def render_text(report: dict[str, Any]) -> str:
+    lines = [f"model:   {report['model']}", f"proxy:   {report['proxy']}"]
+    active = report["active"]
+    if active is None:
+        lines.append("active:  none")
+    else:
+        lines += [
+            f"active:  {active['colour']} {active['version']} (model version {active['model_version']})",
+            f"image:   {active['image']} {active['image_id'][:19]} {active['repo_digest']}".rstrip(),
+            f"since:   {active['since']}",
+        ]
+    lines.append(f"health:  {report['health']}")
+    if report["history"]:
+        lines.append("history (newest last):")
+        for entry in report["history"]:
+            reason = f"  {entry['reason'][:100]}" if entry["reason"] else ""
+            lines.append(
+                f"  {entry['finished_at']}  {entry['action']:<6} {entry['result']:<8} "
+                f"{entry['version']:<10} {entry['colour']:<5}{reason}"
+            )
+    return "\n".join(lines)

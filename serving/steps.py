@@ -1,0 +1,51 @@
+"""Numbered deploy steps printed as they start and end, with elapsed time and a verdict."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TextIO
+
+
+class Steps:
+    def __init__(self, out: TextIO, total: int) -> None:
+        self.out = out
+        self.total = total
+        self.started = time.monotonic()
+        self.durations: dict[str, float] = {}
+        self._number = 0
+        self._detail = ""
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def detail(self, text: str) -> None:
+        """The verdict line's explanation, set by the step's body."""
+        self._detail = text
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        self._number += 1
+        self._detail = ""
+        prefix = f"[{self._number}/{self.total}] {name}"
+        self.say(f"{prefix} ...")
+        began = time.monotonic()
+        verdict = "FAILED"
+        try:
+            yield
+            verdict = "ok"
+        finally:
+            took = time.monotonic() - began
+            self.durations[name] = round(took, 3)
+            elapsed = time.monotonic() - self.started
+            detail = f": {self._detail}" if self._detail else ""
+            self.say(
+                f"[{self._number}/{self.total}] {name}: {verdict} in {took:.2f} s (t+{elapsed:.1f} s){detail}"
+            )
+
+    def block(self, title: str, text: str) -> None:
+        """Multi-line output (container logs) between markers that cannot be mistaken for it."""
+        self.say(f"----- begin {title} -----")
+        self.say(text.rstrip())
+        self.say(f"----- end {title} -----")

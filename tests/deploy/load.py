@@ -1,0 +1,145 @@
+"""Steady load on the proxy for the whole of a test: N REST clients (and optionally gRPC clients), each
+sending one-example predicts back to back, counting every failed request. Bounded in requests and time,
+loopback only.
+
+REST clients keep connections alive and behave like common HTTP client libraries: when the server closed
+a pooled idle connection just as the request went out (nginx closes idle keep-alive connections when a
+reload retires its old workers), the request is sent once more on a new connection. Predict has no side
+effects, so this is safe; these retries are counted separately and never hide an HTTP error.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import requests
+
+from serving.deadline import after
+from serving.errors import DeployError
+from serving.grpc_client import GrpcClient
+
+MAX_SECONDS = 600.0
+MAX_REQUESTS = 1_000_000
+REQUEST_TIMEOUT_SECONDS = 10.0
+# http.client's error when the server closed the connection before sending any byte of a response.
+STALE_CONNECTION = "RemoteDisconnected"
+
+
+@dataclass
+class LoadReport:
+    ok: int = 0
+    failed: int = 0
+    retried_stale: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    failure_times: list[float] = field(default_factory=list)  # time.monotonic() of each failure
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.failed
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def summary(self) -> str:
+        top = ", ".join(f"{count}x {error}" for error, count in self.errors.most_common(3))
+        retried = f", {self.retried_stale} retried on a closed keep-alive connection"
+        return f"{self.failed} failed of {self.total}{retried}" + (f" ({top})" if top else "")
+
+
+class LoadGenerator:
+    def __init__(
+        self,
+        rest_url: str,
+        model_name: str,
+        rest_clients: int = 4,
+        grpc_target: str | None = None,
+        grpc_clients: int = 0,
+        max_seconds: float = MAX_SECONDS,
+        max_requests: int = MAX_REQUESTS,
+    ) -> None:
+        if not rest_url.startswith("http://127.0.0.1:"):
+            raise ValueError("load goes to loopback only")
+        self.url = f"{rest_url}/v1/models/{model_name}:predict"
+        self.model_name = model_name
+        self.grpc_target = grpc_target
+        self.report = LoadReport()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ends = time.monotonic() + max_seconds
+        self._max_requests = max_requests
+        self._example = np.random.default_rng(1).uniform(0, 16, size=(1, 8, 8)).astype(np.float32)
+        self._threads = [threading.Thread(target=self._rest_client, daemon=True) for _ in range(rest_clients)]
+        self._threads += [
+            threading.Thread(target=self._grpc_client, daemon=True) for _ in range(grpc_clients)
+        ]
+
+    def __enter__(self) -> LoadGenerator:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def stop(self) -> LoadReport:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=REQUEST_TIMEOUT_SECONDS + 5)
+        return self.report
+
+    def _running(self) -> bool:
+        return (
+            not self._stop.is_set()
+            and time.monotonic() < self._ends
+            and self.report.total < self._max_requests
+        )
+
+    def _record(self, started: float, error: str | None) -> None:
+        with self._lock:
+            if error is None:
+                self.report.ok += 1
+                self.report.latencies_ms.append((time.perf_counter() - started) * 1000)
+            else:
+                self.report.failed += 1
+                self.report.errors[error] += 1
+                self.report.failure_times.append(time.monotonic())
+
+    def _rest_client(self) -> None:
+        payload = {"inputs": {"image": self._example.tolist()}}
+        with requests.Session() as session:
+            while self._running():
+                started = time.perf_counter()
+                error = self._post(session, payload)
+                if error is not None and STALE_CONNECTION in error:
+                    with self._lock:
+                        self.report.retried_stale += 1
+                    error = self._post(session, payload)
+                self._record(started, error)
+
+    def _post(self, session: requests.Session, payload: dict[str, Any]) -> str | None:
+        try:
+            response = session.post(self.url, json=payload, timeout=REQUEST_TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            return f"{type(exc).__name__}: {exc}"[:160]
+        return None if response.status_code == 200 else f"HTTP {response.status_code}"
+
+    def _grpc_client(self) -> None:
+        assert self.grpc_target is not None
+        client = GrpcClient(self.grpc_target, self.model_name)
+        try:
+            while self._running():
+                started = time.perf_counter()
+                try:
+                    client.predict({"image": self._example}, after(REQUEST_TIMEOUT_SECONDS))
+                    error = None
+                except DeployError as exc:
+                    error = str(exc)[:120]
+                self._record(started, error)
+        finally:
+            client.close()

@@ -1,0 +1,127 @@
+"""The command line: revert (twice, to a missing image), status, exit codes, and a deploy process
+SIGKILLed at each step whose re-run converges. Load on the proxy throughout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from serving.errors import ExitCode
+from tests.deploy.harness import PROXY_IMAGE, Host, Releases
+from tests.deploy.models import ROOT
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+CLI_TIMEOUT_SECONDS = 300
+
+
+def _command(host: Host, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "serving",
+        "--config",
+        str(host.config_path),
+        "--proxy-image",
+        PROXY_IMAGE,
+        *args,
+    ]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def run_cli(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        _command(host, *args),
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_SECONDS,
+    )
+    print(result.stdout, result.stderr)
+    return result
+
+
+def test_revert_twice_is_idempotent(host: Host, releases: Releases) -> None:
+    host.deploy(releases["v1"])
+    host.deploy(releases["v2"])
+    with host.load() as load:
+        first = run_cli(host, "revert", "--bake-seconds", "2")
+        second = run_cli(host, "revert", "--bake-seconds", "2")
+        report = load.stop()
+    assert first.returncode == ExitCode.DEPLOYED and "revert target: 1.0.0" in first.stdout
+    assert second.returncode == ExitCode.DEPLOYED and "already active" in second.stdout
+    assert report.failed == 0, report.summary()
+    host.assert_serving("v1")
+
+
+def test_revert_to_an_image_that_is_gone_changes_nothing(host: Host, releases: Releases) -> None:
+    disposable = releases.build("v1", f"{host.model_name}-serving:disposable", {"ml.test.copy": "disposable"})
+    host.deploy(disposable)
+    host.deploy(releases["v2"])
+    host.client.images.remove(disposable, force=True)
+    before = host.state()
+    with host.load() as load:
+        result = run_cli(host, "revert")
+        report = load.stop()
+    assert result.returncode == ExitCode.REFUSED
+    assert result.stderr.strip().splitlines()[-1].startswith("serving: revert refused: the image of 1.0.0")
+    assert "gone from this host and its registry" in result.stderr
+    assert report.failed == 0, report.summary()
+    assert host.state() == before
+
+
+def test_status_json_names_the_active_release_and_history(host: Host, releases: Releases) -> None:
+    host.deploy(releases["v1"])
+    result = run_cli(host, "status", "--json")
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    assert report["active"]["version"] == "1.0.0" and report["health"] == "healthy"
+    assert [entry["result"] for entry in report["history"]] == ["deployed"]
+    text = run_cli(host, "status")
+    assert "active:  " in text.stdout and "1.0.0" in text.stdout
+
+
+def test_refused_deploy_exit_code(host: Host, releases: Releases) -> None:
+    host.deploy(releases["v1"])
+    result = run_cli(host, "deploy", releases["mispredicts"])
+    assert result.returncode == ExitCode.REFUSED
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("serving: deploy refused: pre-promotion analysis failed")
+    )
+
+
+@pytest.mark.parametrize("step", [2, 3, 4, 5, 6, 7])
+def test_deploy_killed_at_each_step_then_rerun_converges(host: Host, releases: Releases, step: int) -> None:
+    host.deploy(releases["v1"])
+    with host.load() as load:
+        args = _command(host, "deploy", releases["v2"], "--bake-seconds", "4", "--scale-down-delay", "3")
+        with subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, text=True) as victim:
+            assert victim.stdout is not None
+            deadline = time.monotonic() + CLI_TIMEOUT_SECONDS
+            for line in victim.stdout:
+                print(line, end="")
+                if line.startswith(f"[{step}/7]") and line.rstrip().endswith("..."):
+                    break
+                assert time.monotonic() < deadline
+            else:
+                pytest.fail(f"deploy ended before step {step}")
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=30)
+        rerun = run_cli(host, "deploy", releases["v2"], "--bake-seconds", "2")
+        report = load.stop()
+    assert rerun.returncode == ExitCode.DEPLOYED, rerun.stderr
+    host.assert_serving("v2")
+    assert report.failed == 0, report.summary()

@@ -1,0 +1,37 @@
+"""Command-line failures before any Docker call: one line on stderr and a named exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from serving.__main__ import main
+from serving.errors import ExitCode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_unknown_config_key_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "pipeline.toml"
+    config.write_text((ROOT / "pipeline.toml").read_text().replace("bake_seconds", "bake_secs"))
+    assert main(["--config", str(config), "status"]) == ExitCode.BAD_INPUT
+    assert capsys.readouterr().err == "serving: [deploy] has unknown key 'bake_secs'\n"
+
+
+def test_missing_config_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--config", str(tmp_path / "absent.toml"), "deploy", "img"]) == ExitCode.BAD_INPUT
+    assert capsys.readouterr().err.startswith("serving: cannot read config")
+
+
+def test_smoke_set_dir_without_smoke_set_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--config", str(ROOT / "pipeline.toml"), "smoke", "--model-dir", str(tmp_path)])
+    assert code == ExitCode.BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read smoke set" in err
+
+
+def test_exit_codes_are_distinct() -> None:
+    assert len({code.value for code in ExitCode}) == len(ExitCode)

@@ -1,0 +1,98 @@
+"""Golden-parity comparison, signature-change detection and smoke-set parsing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from serving.client import Signature, TensorSpec
+from serving.errors import BadInput
+from serving.smoke import compare_outputs, major, signature_changes
+from serving.smoke_set import SmokeSet
+
+SIGNATURE = Signature(
+    inputs={"image": TensorSpec("DT_FLOAT", (-1, 8, 8))},
+    outputs={"probabilities": TensorSpec("DT_FLOAT", (-1, 10)), "class": TensorSpec("DT_INT64", (-1,))},
+)
+
+
+def _outputs(probabilities: list[list[float]]) -> dict[str, np.ndarray]:
+    array = np.asarray(probabilities, dtype=np.float32)
+    return {"probabilities": array, "class": array.argmax(axis=1)}
+
+
+def test_identical_outputs_match() -> None:
+    recorded = _outputs([[0.1, 0.9], [0.7, 0.3]])
+    assert compare_outputs(recorded, _outputs([[0.1, 0.9], [0.7, 0.3]]), 1e-4) == []
+
+
+def test_probability_drift_within_tolerance_passes_and_beyond_fails() -> None:
+    recorded = _outputs([[0.1, 0.9]])
+    assert compare_outputs(recorded, _outputs([[0.10005, 0.89995]]), 1e-4) == []
+    problems = compare_outputs(recorded, _outputs([[0.1002, 0.8998]]), 1e-4)
+    assert len(problems) == 1 and problems[0].startswith("probabilities: max abs difference")
+
+
+def test_a_changed_class_is_a_mismatch_even_with_close_probabilities() -> None:
+    recorded = _outputs([[0.50001, 0.49999]])
+    served = {"probabilities": recorded["probabilities"], "class": np.asarray([1])}
+    assert compare_outputs(recorded, served, 1e-3) == ["class: 1/1 values differ"]
+
+
+def test_missing_output_and_shape_change_are_reported() -> None:
+    recorded = _outputs([[0.1, 0.9], [0.7, 0.3]])
+    problems = compare_outputs(recorded, {"probabilities": np.zeros((1, 2), dtype=np.float32)}, 1e-4)
+    assert problems == [
+        "probabilities: shape [1, 2] != recorded [2, 2]",
+        "output 'class' missing (got ['probabilities'])",
+    ]
+
+
+def test_nan_never_matches() -> None:
+    assert compare_outputs(_outputs([[0.5, 0.5]]), _outputs([[float("nan"), 0.5]]), 1.0)
+
+
+def test_same_signature_has_no_changes() -> None:
+    assert signature_changes(SIGNATURE, SIGNATURE) == []
+
+
+def test_breaking_signature_changes_are_each_named() -> None:
+    candidate = Signature(
+        inputs={"image": TensorSpec("DT_FLOAT", (-1, 64)), "mask": TensorSpec("DT_FLOAT", (-1,))},
+        outputs={"probabilities": TensorSpec("DT_DOUBLE", (-1, 10))},
+    )
+    assert signature_changes(candidate, SIGNATURE) == [
+        "new required input 'mask'",
+        "input 'image': DT_FLOAT[-1,64] does not accept DT_FLOAT[-1,8,8]",
+        "output 'class' removed",
+        "output 'probabilities': dtype DT_DOUBLE != DT_FLOAT",
+    ]
+
+
+def test_an_added_output_is_not_breaking() -> None:
+    candidate = Signature(SIGNATURE.inputs, {**SIGNATURE.outputs, "logits": TensorSpec("DT_FLOAT", (-1, 10))})
+    assert signature_changes(candidate, SIGNATURE) == []
+
+
+def test_major_of_integer_model_version() -> None:
+    assert (major(1_002_003), major(999), major(2_000_000)) == (1, 0, 2)
+
+
+def test_smoke_set_parses_the_exported_format() -> None:
+    raw = {
+        "model_name": "digits",
+        "model_version": 1000,
+        "signature_name": "serving_default",
+        "inputs": {"image": np.zeros((3, 8, 8)).tolist()},
+        "outputs": {"probabilities": np.full((3, 10), 0.1).tolist(), "class": [0, 1, 2]},
+    }
+    smoke = SmokeSet.parse(raw, "test")
+    assert smoke.size == 3 and smoke.model_version == 1000
+    assert smoke.inputs["image"].dtype == np.float32
+    assert smoke.example(1)["image"].shape == (1, 8, 8)
+    assert smoke.outputs["class"].tolist() == [0, 1, 2]
+
+
+def test_smoke_set_without_inputs_is_bad_input() -> None:
+    with pytest.raises(BadInput, match=r"^where\.json is not a smoke set: KeyError"):
+        SmokeSet.parse({"model_name": "digits", "model_version": 1, "outputs": {}}, "where.json")
