@@ -32,15 +32,17 @@ def revert_target(entries: list[history.Entry], version: str | None) -> history.
 
 
 def image_reference(client: docker.DockerClient, entry: history.Entry) -> str:
-    """A reference Docker can start: the image id while it is on this host, else its registry digest."""
-    for reference in (entry.image_id, entry.repo_digest):
+    """A reference Docker can start: the tag it was deployed as while that tag still names the same image
+    (status then shows a readable name), else the image id while it is on this host, else its registry digest."""
+    for reference in (entry.image, entry.image_id, entry.repo_digest):
         if not reference:
             continue
         try:
-            resolve_image(client, reference)
+            release = resolve_image(client, reference)
         except ImageUnavailable:
             continue
-        return reference
+        if release.image_id == entry.image_id or reference == entry.repo_digest:
+            return reference
     raise ImageUnavailable(
         f"the image of {entry.version} ({entry.image}) is gone from this host and its registry; nothing changed"
     )

@@ -63,6 +63,9 @@ def test_revert_twice_is_idempotent(host: Host, releases: Releases) -> None:
     assert second.returncode == ExitCode.DEPLOYED and "already active" in second.stdout
     assert report.failed == 0, report.summary()
     host.assert_serving("v1")
+    # The revert starts the tag v1 was deployed as, so status names it rather than a bare image id.
+    status = json.loads(run_cli(host, "status", "--json").stdout)
+    assert status["active"]["image"] == releases["v1"]
 
 
 def test_revert_to_an_image_that_is_gone_changes_nothing(host: Host, releases: Releases) -> None:
