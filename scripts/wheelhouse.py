@@ -1,8 +1,8 @@
-"""The training image's dependencies as wheels, downloaded on the host.
+"""Image dependencies as wheels, downloaded on the host: `python -m scripts.wheelhouse DEST REQUIREMENT...`.
 
-The host's pip has the network and trusts the proxy CA; the image build installs with `--no-index` from
-this directory, so it needs neither. The project's runtime pins come from pyproject.toml and every
-transitive package is held to the version installed in the environment the tests ran in.
+The host's pip has the network and trusts the proxy CA; image builds install with `--no-index` from this
+directory, so they need neither. The training image takes the runtime pins of pyproject.toml, the TF Serving
+stand-in its own few; every transitive package is held to the version installed in the running environment.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from scripts.errors import BadInput, BuildFailed
+from scripts.errors import BadInput, BuildFailed, ExitCode, ImageError
 
 REQUIREMENTS = "requirements.txt"
 # The image is Debian bookworm (glibc 2.36) on amd64 with CPython 3.11, whatever the host runs. With an
@@ -42,13 +42,13 @@ def runtime_requirements(pyproject: Path) -> list[str]:
         raise BadInput(f"cannot read [project].dependencies from {pyproject}: {exc}") from exc
 
 
-def ensure(dest: Path, pyproject: Path) -> Path:
+def ensure(dest: Path, pins: list[str]) -> Path:
     """Download the wheels into `dest` unless it already holds them for exactly these requirements.
 
     `dest` holds only wheels and requirements.txt: it is copied into the image, and anything else there
     would change the layer's cache key and reinstall TensorFlow.
     """
-    requirements = "\n".join(runtime_requirements(pyproject)) + "\n"
+    requirements = "\n".join(pins) + "\n"
     lock = dest / REQUIREMENTS
     if lock.is_file() and lock.read_text(encoding="utf-8") == requirements:
         return dest
@@ -75,3 +75,20 @@ def ensure(dest: Path, pyproject: Path) -> Path:
             raise BuildFailed(f"pip download into {dest} failed: {last}")
         shutil.copyfile(staged, lock)  # written last: a partial download is redone, never taken as complete
     return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2:
+        print("usage: python -m scripts.wheelhouse DEST REQUIREMENT...", file=sys.stderr)
+        return ExitCode.BAD_INPUT
+    try:
+        ensure(Path(args[0]), args[1:])
+    except ImageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return ExitCode.OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -26,22 +26,10 @@ except PackageNotFoundError as error:
 PY
 )" || die "$EXIT_BAD_INPUT" "$PYTHON has no TensorFlow, tensorflow-serving-api and grpcio to pin versions from"
 
-# Debian bookworm (glibc 2.36), amd64, CPython 3.11: every manylinux tag such an image can run.
-platforms=()
-for minor in $(seq 36 -1 17); do platforms+=(--platform "manylinux_2_${minor}_x86_64"); done
-platforms+=(--platform manylinux2014_x86_64)
-
-mkdir -p "$WHEELS"
-if [[ ! -f "$WHEELS/requirements.txt" || "$(cat "$WHEELS/requirements.txt")" != "$versions" ]]; then
-  rm -f "$WHEELS"/*.whl "$WHEELS/requirements.txt"
-  printf '%s\n' "$versions" >"$WHEELS/requirements.download"
-  "$PYTHON" -m pip freeze --exclude-editable >"$WHEELS/constraints.txt"
-  "$PYTHON" -m pip download --quiet --dest "$WHEELS" "${platforms[@]}" \
-    --python-version 3.11 --implementation cp --abi cp311 --only-binary=:all: \
-    --requirement "$WHEELS/requirements.download" --constraint "$WHEELS/constraints.txt" \
-    || die "$EXIT_DOWNLOAD" "pip download into $WHEELS failed"
-  mv "$WHEELS/requirements.download" "$WHEELS/requirements.txt"  # last: a partial download is redone
-fi
+# Same wheel download as the training image: for Debian bookworm, CPython 3.11, held to this environment.
+# shellcheck disable=SC2086 # one requirement per word
+(cd "$ROOT" && "$PYTHON" -m scripts.wheelhouse "$WHEELS" $versions) \
+  || die "$EXIT_DOWNLOAD" "wheel download into $WHEELS failed"
 
 context="$(mktemp -d "${TMPDIR:-/tmp}/standin-context.XXXXXX")"
 trap 'rm -rf "$context"' EXIT
