@@ -13,6 +13,9 @@ from pathlib import Path
 from ml.semver import SemVer, VersionError, read_version
 from scripts.errors import ExitCode
 
+# What goes into the released images: changing any of it without a bump would ship under an old version.
+RELEASED_PATHS = ("ml/", "Dockerfile.serve", "Dockerfile.train", "pipeline.toml", "pyproject.toml")
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.version", description=__doc__)
@@ -21,7 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("show", help="print the version and the TF Serving model version it maps to")
     bump = commands.add_parser("bump", help="write the next version to the file")
     bump.add_argument("part", choices=("major", "minor", "patch"))
-    check = commands.add_parser("check-bump", help="VERSION must not go below the one at a base git ref")
+    check = commands.add_parser(
+        "check-bump", help="VERSION must be above a base ref's when released files changed, never below it"
+    )
     check.add_argument("--base", required=True, help="git ref of the base branch, e.g. origin/main")
     args = parser.parse_args(argv)
     try:
@@ -42,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _check_bump(current: SemVer, base: str, path: Path) -> int:
-    """Higher: merging releases it. Equal: merging releases nothing. Lower, or same but different: refused."""
+    """Higher: merging releases it. Equal: merging releases nothing, which is refused when the change touches
+    what the images are built from. Lower, or same precedence but different: refused."""
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
@@ -58,6 +64,12 @@ def _check_bump(current: SemVer, base: str, path: Path) -> int:
         print(f"{previous} -> {current}: merging releases {current}")
         return ExitCode.OK
     if current == previous:
+        changed = git("diff", "--name-only", f"{base}...HEAD").stdout.split()
+        released = [name for name in changed if name.startswith(RELEASED_PATHS)]
+        if released:
+            raise VersionError(
+                f"{released[0]} changed but VERSION {current} is not above {base}'s: bump it (make bump PART=...)"
+            )
         print(f"VERSION unchanged ({current}): merging releases nothing (make bump PART=... to release)")
         return ExitCode.OK
     raise VersionError(f"VERSION {current} is not above {previous} on {base}: bump it (make bump PART=...)")

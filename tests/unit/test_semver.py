@@ -162,3 +162,35 @@ def test_check_bump_refuses_an_unknown_base(tmp_path: Path, monkeypatch: pytest.
     (tmp_path / "VERSION").write_text("1.0.0\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     assert version_cli.main(["check-bump", "--base", "origin/main"]) == ExitCode.BAD_INPUT
+
+
+@pytest.mark.parametrize(
+    ("changed", "code", "says"),
+    [
+        ("ml/model.py", ExitCode.BAD_INPUT, "ml/model.py changed but VERSION 0.1.0 is not above main's"),
+        ("Dockerfile.serve", ExitCode.BAD_INPUT, "Dockerfile.serve changed"),
+        ("README.md", ExitCode.OK, "releases nothing"),
+    ],
+)
+def test_check_bump_requires_a_bump_when_released_files_change(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    changed: str,
+    code: ExitCode,
+    says: str,
+) -> None:
+    commit = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m")
+    _git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "VERSION").write_text("0.1.0\n", encoding="utf-8")
+    _git(tmp_path, "add", "VERSION")
+    _git(tmp_path, *commit, "base")
+    _git(tmp_path, "checkout", "-q", "-b", "feature")
+    (tmp_path / changed).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / changed).write_text("changed\n", encoding="utf-8")
+    _git(tmp_path, "add", changed)
+    _git(tmp_path, *commit, "change")
+    monkeypatch.chdir(tmp_path)
+    assert version_cli.main(["check-bump", "--base", "main"]) == code
+    captured = capsys.readouterr()
+    assert says in captured.out + captured.err
