@@ -95,14 +95,19 @@ class Config:
     serving: ServingConfig
     deploy: DeployConfig
 
+    # Image repositories must be lower case; a GHCR namespace is the owner's name, which may not be.
     @property
     def serving_image(self) -> str:
         """Repository of the serving image, e.g. 127.0.0.1:5000/digits-serving."""
-        return f"{self.images.registry}/{self.images.serving_repository.format(model=self.model.name)}"
+        return (
+            f"{self.images.registry}/{self.images.serving_repository.format(model=self.model.name)}".lower()
+        )
 
     @property
     def training_image(self) -> str:
-        return f"{self.images.registry}/{self.images.training_repository.format(model=self.model.name)}"
+        return (
+            f"{self.images.registry}/{self.images.training_repository.format(model=self.model.name)}".lower()
+        )
 
     @property
     def network(self) -> str:

@@ -40,6 +40,13 @@ def test_invalid_values_name_the_key(raw: dict, section: str, key: str, value: o
         configuration.parse(broken)
 
 
+def test_image_repositories_are_lower_case(raw: dict) -> None:
+    raw["images"]["registry"] = "ghcr.io/My-Org"
+    config = configuration.parse(raw)
+    assert config.serving_image == "ghcr.io/my-org/digits-serving"
+    assert config.training_image == "ghcr.io/my-org/digits-training"
+
+
 def test_missing_key(raw: dict) -> None:
     del raw["deploy"]["bake_seconds"]
     with pytest.raises(configuration.ConfigError, match=r"missing key deploy\.bake_seconds"):
