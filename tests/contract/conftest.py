@@ -65,30 +65,21 @@ def start_server(tfs_image: str) -> Iterator[StartServer]:
             container.remove()
 
 
-@pytest.fixture(scope="module")
-def classifier_server(tfs_image: str, model_base: Path) -> Iterator[ServingContainer]:
+def _documented_use(image: str, model_base: Path, model: str) -> Iterator[ServingContainer]:
     """The official image's documented use: MODEL_NAME and a volume at /models/NAME."""
-    start, started = _starter(tfs_image)
+    start, started = _starter(image)
     try:
-        yield start(
-            [Mount(model_base / savedmodels.CLASSIFIER, f"/models/{savedmodels.CLASSIFIER}")],
-            env={"MODEL_NAME": savedmodels.CLASSIFIER},
-            ready=savedmodels.CLASSIFIER,
-        )
+        yield start([Mount(model_base / model, f"/models/{model}")], env={"MODEL_NAME": model}, ready=model)
     finally:
         for container in started:
             container.remove()
+
+
+@pytest.fixture(scope="module")
+def classifier_server(tfs_image: str, model_base: Path) -> Iterator[ServingContainer]:
+    yield from _documented_use(tfs_image, model_base, savedmodels.CLASSIFIER)
 
 
 @pytest.fixture(scope="module")
 def multi_server(tfs_image: str, model_base: Path) -> Iterator[ServingContainer]:
-    start, started = _starter(tfs_image)
-    try:
-        yield start(
-            [Mount(model_base / savedmodels.MULTI, f"/models/{savedmodels.MULTI}")],
-            env={"MODEL_NAME": savedmodels.MULTI},
-            ready=savedmodels.MULTI,
-        )
-    finally:
-        for container in started:
-            container.remove()
+    yield from _documented_use(tfs_image, model_base, savedmodels.MULTI)
