@@ -281,9 +281,7 @@ def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
     jobs = workflows()["deploy"]["jobs"]
     skipped, deploy = jobs["no-target"], jobs["deploy"]
     variables = set(re.findall(r"vars\.(\w+)", deploy["if"]))
-    assert (
-        variables == set(re.findall(r"vars\.(\w+)", skipped["if"])) == {"DEPLOY_RUNNER", "DEPLOY_DOCKER_HOST"}
-    )
+    assert variables == set(re.findall(r"vars\.(\w+)", skipped["if"])) == {"DEPLOY_RUNNER"}
     assert "== ''" in skipped["if"] and "!= ''" in deploy["if"]
     assert "core.notice" in skipped["steps"][0]["with"]["script"]
 
