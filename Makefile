@@ -132,12 +132,16 @@ github-release: ## Tag vVERSION at GITHUB_SHA and publish a GitHub Release with 
 	  $(ARTIFACTS)/model_card.json $(ARTIFACTS)/report.md $(wildcard $(ARTIFACTS)/*.png)
 
 .PHONY: deploy-release
+# The digest is pinned before verifying and deployed as verified: a tag could move, or name a local image.
 deploy-release: ## Check VERSION's image under REGISTRY was signed by this repository's release.yml, deploy it
 	$(if $(GITHUB_REPOSITORY),,$(error GITHUB_REPOSITORY=OWNER/NAME, the repository that signs releases, is required))
+	docker pull --quiet $(RELEASE_IMAGE) >/dev/null
+	@pinned=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' $(RELEASE_IMAGE) \
+	  | grep -m1 '^$(SERVING_IMAGE)@sha256:') && \
 	cosign verify --certificate-oidc-issuer $(SIGNER_ISSUER) \
-	  --certificate-identity-regexp '$(SIGNER_IDENTITY)' $(RELEASE_IMAGE) >/dev/null
-	@echo "signature of $(RELEASE_IMAGE) verified: signed by $(GITHUB_REPOSITORY)'s release workflow"
-	$(MAKE) --no-print-directory deploy IMAGE=$(RELEASE_IMAGE)
+	  --certificate-identity-regexp '$(SIGNER_IDENTITY)' "$$pinned" >/dev/null && \
+	echo "signature of $$pinned verified: signed by $(GITHUB_REPOSITORY)'s release workflow" && \
+	$(MAKE) --no-print-directory deploy IMAGE="$$pinned"
 
 .PHONY: pipeline
 pipeline: ## CI/CD on this machine: platform, bases, train, gate, images, push, deploy, status

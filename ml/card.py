@@ -10,6 +10,8 @@ from typing import Any
 
 import requests
 
+from ml.semver import SemVer, VersionError
+
 # Fields the gate compares; a baseline card without them cannot be gated against.
 REQUIRED_METRICS = ("accuracy", "loss", "macro_f1")
 REQUIRED_FIELDS = ("name", "semver", "model_version", "metrics")
@@ -62,6 +64,10 @@ def validate(card: Any, source: str) -> dict[str, Any]:
     for field in REQUIRED_FIELDS:
         if field not in card:
             raise CardError(f"{source}: model card has no {field!r}")
+    try:
+        SemVer.parse(str(card["semver"]))
+    except VersionError as exc:
+        raise CardError(f"{source}: model card semver: {exc}") from exc
     metrics = card["metrics"]
     for metric in REQUIRED_METRICS:
         if not isinstance(metrics, dict) or not isinstance(metrics.get(metric), int | float):

@@ -91,9 +91,11 @@ def _gate(args: argparse.Namespace, config: configuration.Config) -> ExitCode:
     report.plot_confusion_matrix(candidate["metrics"]["confusion_matrix"], report_dir / report.CONFUSION_PNG)
     history_path = args.artifacts / "history.json"
     if history_path.is_file():
-        report.plot_training_curves(
-            json.loads(history_path.read_text(encoding="utf-8")), report_dir / report.CURVES_PNG
-        )
+        try:
+            history = json.loads(history_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{history_path}: not JSON ({exc.msg}); run `make train` again") from exc
+        report.plot_training_curves(history, report_dir / report.CURVES_PNG)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as summary:

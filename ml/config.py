@@ -174,7 +174,15 @@ def parse(raw: dict[str, Any]) -> Config:
     if unknown:
         raise ConfigError(f"unknown section [{unknown[0]}]")
     hints = get_type_hints(Config)
-    return Config(**{name: _section(hints[name], name, raw.get(name)) for name in sections})
+    config = Config(**{name: _section(hints[name], name, raw.get(name)) for name in sections})
+    for key in ("images.serving_repository", "images.training_repository", "serving.network"):
+        section, field = key.split(".")
+        template = getattr(getattr(config, section), field)
+        try:
+            template.format(model=config.model.name)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"{key} {template!r}: only the placeholder {{model}} is known ({exc})") from exc
+    return config
 
 
 def load(path: Path = DEFAULT_PATH) -> Config:

@@ -22,7 +22,6 @@ class RuleResult:
 @dataclass(frozen=True)
 class GateResult:
     rules: list[RuleResult]
-    has_baseline: bool
 
     @property
     def passed(self) -> bool:
@@ -93,4 +92,4 @@ def evaluate(candidate: dict[str, Any], baseline: dict[str, Any] | None, gate: G
     rules = _absolute_rules(candidate, gate)
     if baseline is not None:
         rules += _baseline_rules(candidate, baseline, gate)
-    return GateResult(rules=rules, has_baseline=baseline is not None)
+    return GateResult(rules=rules)

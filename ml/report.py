@@ -10,7 +10,7 @@ from ml.gate import GateResult
 REPORT_FILE = "report.md"
 CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "training_curves.png"
-# Lets the CI find and update its own PR comment instead of adding a new one.
+# A hidden marker naming the report wherever it is posted (PR comment, job summary, release notes).
 COMMENT_MARKER = "<!-- model-gate-report -->"
 
 

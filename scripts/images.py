@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import docker
+import docker.errors
 
 from ml import config as configuration
 from ml.semver import SemVer, VersionError, read_version
@@ -273,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         error, code = str(exc), exc.exit_code
     except (configuration.ConfigError, VersionError, tags.TagError) as exc:
         error, code = str(exc), ExitCode.BAD_INPUT
+    except docker.errors.DockerException as exc:
+        # The engine failed mid-command (it answered the start-up ping).
+        error, code = f"Docker: {exc}", ExitCode.DOCKER_UNAVAILABLE
     print("error: " + " ".join(error.split()), file=sys.stderr)
     return code
 

@@ -64,7 +64,10 @@ def _check_bump(current: SemVer, base: str, path: Path) -> int:
         print(f"{previous} -> {current}: merging releases {current}")
         return ExitCode.OK
     if current == previous:
-        changed = git("diff", "--name-only", f"{base}...HEAD").stdout.split()
+        diff = git("diff", "--name-only", f"{base}...HEAD")
+        if diff.returncode != 0:
+            raise VersionError(f"cannot diff against {base} (no merge base? fetch with fetch-depth: 0)")
+        changed = diff.stdout.split()
         released = [name for name in changed if name.startswith(RELEASED_PATHS)]
         if released:
             raise VersionError(

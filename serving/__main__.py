@@ -12,6 +12,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import requests
 
 from ml.config import DEFAULT_PATH, Config, ConfigError, load
 from ml.semver import VersionError, read_version
@@ -20,7 +21,6 @@ from serving.errors import BadInput, DeployError, ExitCode, InfrastructureError
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
 from serving.status import collect, render_json, render_text
-from serving.thresholds import Thresholds
 
 # The project's bases tag the pinned official nginx (or its stand-in) with this name.
 DEFAULT_PROXY_IMAGE = "local/nginx:standin"
@@ -110,25 +110,25 @@ def _smoke(args: argparse.Namespace, config: Config) -> int:
         client = _docker()
         image = args.image or _release_image(config, args.config.parent / "VERSION")
         smoke_set = smoke_set_from_image(client, resolve_image(client, image), model)
-    rest = RestClient(args.rest or f"http://127.0.0.1:{config.serving.rest_port}", model)
-    grpc = GrpcClient(args.grpc or f"127.0.0.1:{config.serving.grpc_port}", model)
+    settings = DeploySettings.from_config(config, args.proxy_image)
+    rest = RestClient(args.rest or settings.proxy_rest_url, model)
+    grpc = GrpcClient(args.grpc or settings.proxy_grpc_target, model)
     baseline = RestClient(args.baseline_rest, model) if args.baseline_rest else None
-    thresholds = Thresholds(
-        config.deploy.probability_tolerance, config.deploy.latency_budget_ms_p95, config.deploy.smoke_requests
-    )
     try:
         analysis = analyse(
             rest,
             grpc,
             smoke_set,
-            thresholds,
-            after(config.deploy.ready_timeout_seconds),
+            settings.thresholds,
+            after(settings.ready_timeout),
             args.expect_version,
             baseline,
         )
     finally:
         rest.close()
         grpc.close()
+        if baseline is not None:
+            baseline.close()
     for check in analysis.checks:
         print(f"{'ok  ' if check.passed else 'FAIL'} {check.name}: {check.detail}")
     if not analysis.passed:
@@ -160,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DeployError as exc:
         print(f"serving: {args.command} {exc.exit_code.name.lower()}: {exc}", file=sys.stderr)
         return exc.exit_code
-    except docker.errors.DockerException as exc:
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        # docker-py raises requests' errors too when the engine goes away mid-command.
         print(f"serving: {args.command} infrastructure: Docker: {exc}", file=sys.stderr)
         return ExitCode.INFRASTRUCTURE
 

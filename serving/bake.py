@@ -17,7 +17,7 @@ from serving.client import RestClient
 from serving.deadline import after
 from serving.errors import DeployError
 from serving.grpc_client import GrpcClient
-from serving.smoke import REQUEST_ERRORS_METRIC, compare_outputs
+from serving.smoke import compare_outputs
 from serving.smoke_set import SmokeSet
 from serving.thresholds import Thresholds
 
@@ -48,25 +48,12 @@ class BakeTargets:
     colour_running: Callable[[], bool]
 
 
-def _served_errors(rest: RestClient, deadline: float) -> tuple[float, float] | None:
-    """(errors, total) from the server's request counter; None when it exposes no metrics."""
-    try:
-        samples = rest.metrics(deadline)
-    except DeployError:
-        return None
-    if samples is None:
-        return None
-    counted = [s for s in samples if s.name == REQUEST_ERRORS_METRIC]
-    errors = sum(s.value for s in counted if s.labels.get("status", "OK") != "OK")
-    return errors, sum(s.value for s in counted)
-
-
 def bake(
     targets: BakeTargets, smoke: SmokeSet, seconds: float, thresholds: Thresholds, max_error_rate: float
 ) -> BakeReport:
     report = BakeReport()
     ends = time.monotonic() + seconds
-    baseline = _served_errors(targets.colour_rest, after(PROBE_TIMEOUT_SECONDS))
+    baseline = targets.colour_rest.request_counts(after(PROBE_TIMEOUT_SECONDS))
     next_health = time.monotonic() + HEALTH_INTERVAL_SECONDS
 
     def fail(reason: str) -> BakeReport:
@@ -98,7 +85,7 @@ def bake(
             next_health = time.monotonic() + HEALTH_INTERVAL_SECONDS
             if not targets.colour_running():
                 return fail("the new colour's container is not running")
-            now = _served_errors(targets.colour_rest, after(PROBE_TIMEOUT_SECONDS))
+            now = targets.colour_rest.request_counts(after(PROBE_TIMEOUT_SECONDS))
             if baseline is not None and now is not None:
                 errors, total = now[0] - baseline[0], now[1] - baseline[1]
                 if errors and errors / max(total, 1) > max_error_rate:

@@ -14,9 +14,11 @@ import numpy as np
 import requests
 
 from serving.deadline import remaining
-from serving.errors import RequestFailed, Transient
+from serving.errors import DeployError, RequestFailed, Transient
 
 PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
+# TF Serving's counter of requests by model and status ("OK" or the error code).
+REQUEST_COUNT_METRIC = ":tensorflow:serving:request_count"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,18 @@ class RestClient:
         except RequestFailed:
             return None
         return parse_prometheus(response.text)
+
+    def request_counts(self, deadline: float) -> tuple[float, float] | None:
+        """(failed, total) requests from the server's own counter; None without metrics or an answer."""
+        try:
+            samples = self.metrics(deadline)
+        except DeployError:
+            return None
+        if samples is None:
+            return None
+        counted = [s for s in samples if s.name == REQUEST_COUNT_METRIC]
+        failed = sum(s.value for s in counted if s.labels.get("status", "OK") != "OK")
+        return failed, sum(s.value for s in counted)
 
     def close(self) -> None:
         self._session.close()

@@ -126,7 +126,7 @@ class Deployer:
         attempt = _Attempt(release, state.preview_colour(), started_at)
         try:
             self._rollout(attempt, serving)
-        except DeployError as exc:
+        except Exception as exc:
             self._append(attempt, _result_of(exc), str(exc))
             raise
 
@@ -189,8 +189,10 @@ class Deployer:
                 self._analyse(endpoints.rest_url, endpoints.grpc_target, smoke, release, previous)
 
             with self.steps.step(f"promote {preview.colour}"):
-                self.proxy.switch(preview.colour)
+                # Set first: a switch can fail after the new config is live, and the preview must then be
+                # switched away from, never removed from under the proxy.
                 promoted = True
+                self.proxy.switch(preview.colour)
                 self.steps.detail(f"proxy routes to {preview.name}")
 
             with self.steps.step(f"bake for {settings.bake_seconds:g} s"):
@@ -205,7 +207,7 @@ class Deployer:
             detected = exc.report.detected_at if isinstance(exc, _BakeFailed) else time.monotonic()
             restored = self._put_back(previous, preview, detected)
             self.steps.block(f"{preview.name} logs", preview.logs())
-            if isinstance(exc, DeployError):
+            if isinstance(exc, Exception):
                 raise Reverted(f"{exc}; {restored}") from exc
             raise
 

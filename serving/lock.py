@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from serving.errors import LockTimeout
+from serving.errors import InfrastructureError, LockTimeout
 
 POLL_SECONDS = 0.1
 
@@ -26,7 +26,11 @@ def lock_path(model_name: str) -> Path:
 @contextmanager
 def deploy_lock(path: Path, timeout: float) -> Iterator[None]:
     deadline = time.monotonic() + timeout
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        # World-writable: deploys run as whichever user the runner is, and all must share this lock.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise InfrastructureError(f"cannot open the deploy lock {path}: {exc.strerror}") from exc
     try:
         while True:
             try:

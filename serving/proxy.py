@@ -156,7 +156,9 @@ class Proxy:
     def ensure(self) -> bool:
         """Network, history volume and a running proxy; True when anything had to be created."""
         created = False
-        if not self.client.networks.list(names=[self.settings.network]):
+        # `names` filters by substring: only an exact match is this deploy's network.
+        networks = self.client.networks.list(names=[self.settings.network])
+        if not any(network.name == self.settings.network for network in networks):
             self.client.networks.create(self.settings.network, driver="bridge")
             created = True
         container = self.container()

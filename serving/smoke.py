@@ -18,8 +18,6 @@ from serving.grpc_client import GrpcClient
 from serving.smoke_set import SmokeSet
 from serving.thresholds import Thresholds
 
-REQUEST_ERRORS_METRIC = ":tensorflow:serving:request_count"
-
 
 @dataclass(frozen=True)
 class Check:
@@ -119,17 +117,8 @@ def analyse(
     recorder = _Recorder(analysis)
     signature_name = smoke.signature_name
 
-    def errors_counted() -> float | None:
-        samples = rest.metrics(deadline)
-        if samples is None:
-            return None
-        return sum(
-            s.value
-            for s in samples
-            if s.name == REQUEST_ERRORS_METRIC and s.labels.get("status", "OK") != "OK"
-        )
-
-    errors_before = errors_counted()
+    # A server that cannot be asked now fails the checks below, not the whole analysis.
+    counts_before = rest.request_counts(deadline)
 
     if expect_version is not None:
 
@@ -188,9 +177,9 @@ def analyse(
     recorder.run("latency", latency)
 
     def no_errors() -> tuple[bool, str]:
-        errors_after = errors_counted()
+        counts_after = rest.request_counts(deadline)
         served_errors = (
-            None if errors_before is None or errors_after is None else errors_after - errors_before
+            None if counts_before is None or counts_after is None else counts_after[0] - counts_before[0]
         )
         details = [f"{len(recorder.errors)} failed requests"]
         if served_errors is not None:

@@ -17,7 +17,6 @@ class Options:
     port: int = 8500
     grpc_socket_path: str = ""
     rest_api_port: int = 0
-    rest_api_num_threads: int = 0  # 0: sized from the CPU count
     rest_api_timeout_in_ms: int = 30000
     rest_api_enable_cors_support: bool = False
     model_config_file: str = ""
@@ -40,6 +39,7 @@ class Options:
 
 # Known to tensorflow_model_server; parsed (so a bad value fails the same way) but without effect here.
 _ACCEPTED_WITHOUT_EFFECT: dict[str, type] = {
+    "rest_api_num_threads": int,  # the REST server starts a thread per connection
     "enable_batching": bool,
     "batching_parameters_file": str,
     "enable_per_model_batching_parameters": bool,

@@ -22,7 +22,6 @@ from serving.standin.status import Code, ServingError, invalid_argument, not_fou
 
 _LOG = logging.getLogger(__name__)
 State = get_model_status_pb2.ModelVersionStatus.State
-_PENDING = (State.Value("START"), State.Value("LOADING"))
 AVAILABLE = State.Value("AVAILABLE")
 END = State.Value("END")
 

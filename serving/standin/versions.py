@@ -6,15 +6,13 @@ import logging
 import re
 from pathlib import Path
 
-from tensorflow_serving.config import file_system_storage_path_source_pb2, model_server_config_pb2
+from tensorflow_serving.config import model_server_config_pb2
 
 from serving.standin.status import invalid_argument
 
 _LOG = logging.getLogger(__name__)
 _VERSION_NAME = re.compile(r"[0-9]+")
 _INT64_MAX = 2**63 - 1
-
-VersionPolicy = file_system_storage_path_source_pb2.FileSystemStoragePathSourceConfig.ServableVersionPolicy
 
 
 def versions_on_disk(base_path: Path, servable_name: str) -> dict[int, Path]:

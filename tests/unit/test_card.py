@@ -62,6 +62,7 @@ def test_url_errors_are_card_errors(card_server: str) -> None:
         (lambda c: c.pop("semver"), "has no 'semver'"),
         (lambda c: c["metrics"].pop("macro_f1"), "no numeric metrics.macro_f1"),
         (lambda c: c["metrics"].update(accuracy="high"), "no numeric metrics.accuracy"),
+        (lambda c: c.update(semver="v1.0"), "model card semver: 'v1.0' is not a semantic version"),
     ],
 )
 def test_baseline_missing_fields(tmp_path: Path, mutate, message: str) -> None:

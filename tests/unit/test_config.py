@@ -47,6 +47,14 @@ def test_image_repositories_are_lower_case(raw: dict) -> None:
     assert config.training_image == "ghcr.io/my-org/digits-training"
 
 
+def test_unknown_placeholder_in_a_name_template(raw: dict) -> None:
+    raw["serving"]["network"] = "{name}-net"
+    with pytest.raises(
+        configuration.ConfigError, match=r"serving\.network '\{name\}-net': only the placeholder"
+    ):
+        configuration.parse(raw)
+
+
 def test_missing_key(raw: dict) -> None:
     del raw["deploy"]["bake_seconds"]
     with pytest.raises(configuration.ConfigError, match=r"missing key deploy\.bake_seconds"):
