@@ -8,6 +8,7 @@ never left for a later run to find.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -215,9 +216,13 @@ class Deployer:
         self, rest_url: str, grpc_target: str, smoke: SmokeSet, release: Release, previous: ColourState | None
     ) -> None:
         name = self.settings.model_name
-        rest, grpc = RestClient(rest_url, name), GrpcClient(grpc_target, name)
-        baseline = RestClient(self.runner(previous.colour).endpoints().rest_url, name) if previous else None
-        try:
+        with contextlib.ExitStack() as clients:
+            rest = clients.enter_context(contextlib.closing(RestClient(rest_url, name)))
+            grpc = clients.enter_context(contextlib.closing(GrpcClient(grpc_target, name)))
+            baseline = None
+            if previous is not None:
+                baseline_url = self.runner(previous.colour).endpoints().rest_url
+                baseline = clients.enter_context(contextlib.closing(RestClient(baseline_url, name)))
             analysis = analyse(
                 rest,
                 grpc,
@@ -227,11 +232,6 @@ class Deployer:
                 release.model_version,
                 baseline,
             )
-        finally:
-            rest.close()
-            grpc.close()
-            if baseline is not None:
-                baseline.close()
         for check in analysis.checks:
             self.steps.say(f"      {'ok  ' if check.passed else 'FAIL'} {check.name}: {check.detail}")
         if not analysis.passed:
@@ -242,20 +242,22 @@ class Deployer:
 
     def _bake(self, preview: ColourRunner, smoke: SmokeSet) -> BakeReport:
         settings = self.settings
-        targets = BakeTargets(
-            proxy_rest=RestClient(settings.proxy_rest_url, settings.model_name),
-            proxy_grpc=GrpcClient(settings.proxy_grpc_target, settings.model_name),
-            colour_rest=RestClient(preview.endpoints().rest_url, settings.model_name),
-            colour_running=preview.running,
-        )
-        try:
+        name = settings.model_name
+        with contextlib.ExitStack() as clients:
+            colour_url = preview.endpoints().rest_url
+            targets = BakeTargets(
+                proxy_rest=clients.enter_context(
+                    contextlib.closing(RestClient(settings.proxy_rest_url, name))
+                ),
+                proxy_grpc=clients.enter_context(
+                    contextlib.closing(GrpcClient(settings.proxy_grpc_target, name))
+                ),
+                colour_rest=clients.enter_context(contextlib.closing(RestClient(colour_url, name))),
+                colour_running=preview.running,
+            )
             return bake(
                 targets, smoke, settings.bake_seconds, settings.thresholds, settings.max_bake_error_rate
             )
-        finally:
-            targets.proxy_rest.close()
-            targets.proxy_grpc.close()
-            targets.colour_rest.close()
 
     def _put_back(self, previous: ColourState | None, failed: ColourRunner, detected_at: float) -> str:
         """Route traffic to the previous colour again, stop the failed one (its logs stay readable)."""

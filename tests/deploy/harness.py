@@ -10,6 +10,7 @@ import re
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from tests.deploy.load import LoadGenerator
 from tests.deploy.models import ROOT, Variant, build_image
 
 PROXY_IMAGE = "local/nginx:standin"
+KILL_DEADLINE_SECONDS = 300
 
 VARIANTS = {
     "v1": Variant("1.0.0", seed=1),
@@ -135,7 +137,11 @@ class Host:
 
         thread = threading.Thread(target=deploy)
         thread.start()
+        deadline = time.monotonic() + KILL_DEADLINE_SECONDS
         while thread.is_alive():
+            assert time.monotonic() < deadline, (
+                f"the deploy did not reach its bake window in {KILL_DEADLINE_SECONDS} s"
+            )
             thread.join(timeout=0.02)
             if "bake for" in out.getvalue():
                 self.client.containers.get(f"{self.model_name}-{new_colour}").kill()

@@ -9,7 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
+import threading
 
 import pytest
 
@@ -113,14 +113,18 @@ def test_deploy_killed_at_each_step_then_rerun_converges(host: Host, releases: R
         args = _command(host, "deploy", releases["v2"], "--bake-seconds", "4", "--scale-down-delay", "3")
         with subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, text=True) as victim:
             assert victim.stdout is not None
-            deadline = time.monotonic() + CLI_TIMEOUT_SECONDS
-            for line in victim.stdout:
-                print(line, end="")
-                if line.startswith(f"[{step}/7]") and line.rstrip().endswith("..."):
-                    break
-                assert time.monotonic() < deadline
-            else:
-                pytest.fail(f"deploy ended before step {step}")
+            # A deploy that hangs silently would block the read below: the watchdog kills it, ending the read.
+            watchdog = threading.Timer(CLI_TIMEOUT_SECONDS, victim.kill)
+            watchdog.start()
+            try:
+                for line in victim.stdout:
+                    print(line, end="")
+                    if line.startswith(f"[{step}/7]") and line.rstrip().endswith("..."):
+                        break
+                else:
+                    pytest.fail(f"deploy ended (or hung past {CLI_TIMEOUT_SECONDS} s) before step {step}")
+            finally:
+                watchdog.cancel()
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
         rerun = run_cli(host, "deploy", releases["v2"], "--bake-seconds", "2")
