@@ -163,10 +163,14 @@ class Deployer:
             self.proxy.switch(state.active_colour)
             notes.append("reloaded the proxy config an interrupted switch had written")
         kept = self.proxy.active()
-        for colour in state.colours.values():
-            if colour.colour != kept:
-                self.runner(colour.colour).remove()
-                notes.append(f"removed leftover {colour.colour}")
+        leftovers = [colour for colour in state.colours.values() if colour.colour != kept]
+        if any(colour.colour == state.active_colour and colour.running for colour in leftovers):
+            # It took traffic until the switch above: connections still open to it must drain first,
+            # exactly as after a promotion.
+            time.sleep(self.settings.scale_down_delay)
+        for colour in leftovers:
+            self.runner(colour.colour).remove()
+            notes.append(f"removed leftover {colour.colour}")
         return read_state(self.client, self.proxy), notes
 
     def _rollout(self, attempt: _Attempt, previous: ColourState | None) -> None:
