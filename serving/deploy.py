@@ -136,6 +136,7 @@ class Deployer:
             if serving is not None:
                 # Clients may still hold connections to the old colour; give them time to move.
                 time.sleep(self.settings.scale_down_delay)
+                self.proxy.wait_for_old_workers()
                 self.runner(serving.colour).remove()
             self.steps.detail(
                 f"history updated; {'old colour ' + serving.colour + ' removed' if serving else 'first release'}"
@@ -168,6 +169,7 @@ class Deployer:
             # It took traffic until the switch above: connections still open to it must drain first,
             # exactly as after a promotion.
             time.sleep(self.settings.scale_down_delay)
+            self.proxy.wait_for_old_workers()
         for colour in leftovers:
             self.runner(colour.colour).remove()
             notes.append(f"removed leftover {colour.colour}")

@@ -54,6 +54,23 @@ done
 exit LINGER
 """
 
+# Old workers keep serving the connections they hold (a gRPC client's HTTP/2 connection with streams in
+# flight among them) with the old config, up to worker_shutdown_timeout; the colour they route to must
+# outlive them.
+_DRAIN_SCRIPT = r"""
+for _ in $(seq SECONDS0); do
+    draining=0
+    for p in /proc/[0-9]*; do
+        [ "$(tr -d '\000' < "$p/cmdline" 2>/dev/null)" = "nginx: worker process is shutting down" ] && draining=1
+    done
+    [ "$draining" = 0 ] && exit 0
+    sleep 0.1
+done
+exit 1
+"""
+# Past nginx's worker_shutdown_timeout (30 s, below), old workers are gone whatever they held.
+DRAIN_TIMEOUT_SECONDS = 35
+
 
 @dataclass(frozen=True)
 class ProxySettings:
@@ -235,6 +252,11 @@ class Proxy:
             raise InfrastructureError("nginx reloaded, but old workers still accepted connections after 10 s")
         if code != 0:
             raise InfrastructureError(f"nginx reload failed: {output}")
+
+    def wait_for_old_workers(self) -> bool:
+        """Wait until no worker of an earlier config serves anything; False if one outlived the timeout."""
+        code, _ = self._exec(["sh", "-c", _DRAIN_SCRIPT.replace("SECONDS0", str(DRAIN_TIMEOUT_SECONDS * 10))])
+        return code == 0
 
     def in_sync(self) -> bool:
         """Whether nginx runs the live file: false only after an interruption between rename and reload."""
