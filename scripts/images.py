@@ -119,6 +119,11 @@ def _tags(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _base(client: docker.DockerClient | None, dockerfile: Path, arg: str, standin: str, given: str) -> str:
+    """The base an image builds on: as given, or resolved (official, else stand-in) when an engine answers."""
+    return given if client is None else build.resolve_base(client, dockerfile, arg, standin, given)
+
+
 def _plans(
     args: argparse.Namespace, release: _Release, client: docker.DockerClient | None
 ) -> list[build.ImagePlan]:
@@ -127,10 +132,9 @@ def _plans(
     root = Path.cwd()
     plans: list[build.ImagePlan] = []
     if args.only in (None, "serving"):
-        base = args.serving_base
-        if client is not None:
-            dockerfile = root / build.SERVING_DOCKERFILE
-            base = build.resolve_base(client, dockerfile, "TFS_BASE", build.SERVING_STANDIN, base)
+        base = _base(
+            client, root / build.SERVING_DOCKERFILE, "TFS_BASE", build.SERVING_STANDIN, args.serving_base
+        )
         export_root = args.artifacts / "model"
         plans.append(
             build.serving_plan(
@@ -138,10 +142,13 @@ def _plans(
             )
         )
     if args.only in (None, "training"):
-        base = args.training_base
-        if client is not None:
-            dockerfile = root / build.TRAINING_DOCKERFILE
-            base = build.resolve_base(client, dockerfile, "PYTHON_BASE", build.TRAINING_STANDIN, base)
+        base = _base(
+            client,
+            root / build.TRAINING_DOCKERFILE,
+            "PYTHON_BASE",
+            build.TRAINING_STANDIN,
+            args.training_base,
+        )
         context = args.work_dir / "training-context"
         plans.append(
             build.training_plan(
