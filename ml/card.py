@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,20 +17,42 @@ from ml.semver import SemVer, VersionError
 REQUIRED_METRICS = ("accuracy", "loss", "macro_f1")
 REQUIRED_FIELDS = ("name", "semver", "model_version", "metrics")
 FETCH_TIMEOUT_SECONDS = 30
+# Latency and other figures measured on one run: beside the card, never in it (see build_card).
+MEASUREMENTS_FILE = "measurements.json"
 
 
 class CardError(ValueError):
     """A card is unreadable or lacks fields the gate needs."""
 
 
-def git_sha(cwd: Path | None = None) -> str:
+def _git(*args: str, cwd: Path | None) -> str | None:
     try:
         done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return done.stdout.strip() if done.returncode == 0 else "unknown"
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_sha(cwd: Path | None = None) -> str:
+    return _git("rev-parse", "HEAD", cwd=cwd) or "unknown"
+
+
+def source_date_epoch(cwd: Path | None = None) -> int | None:
+    """The time stamped into what a build makes: $SOURCE_DATE_EPOCH (reproducible-builds.org), else the
+    commit's time, so the same commit builds the same bytes; None outside a git checkout without it."""
+    given = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if given:
+        if not given.isdigit():
+            raise CardError(f"SOURCE_DATE_EPOCH={given!r}: expected whole seconds since 1970")
+        return int(given)
+    committed = _git("show", "-s", "--format=%ct", "HEAD", cwd=cwd)
+    return int(committed) if committed and committed.isdigit() else None
+
+
+def rfc3339(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_card(
@@ -43,13 +66,16 @@ def build_card(
     signature: dict[str, Any],
     tensorflow_version: str,
     sha: str,
+    created: int | None,
 ) -> dict[str, Any]:
+    """The card a release ships: no run-dependent value (build time is the commit's, no measured latency),
+    so training the same commit twice writes the same bytes."""
     return {
         "name": name,
         "semver": semver,
         "model_version": model_version,
         "git_sha": sha,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "created": rfc3339(created) if created is not None else "unknown",
         "dataset": dataset,
         "params": params,
         "metrics": metrics,
@@ -94,3 +120,22 @@ def read_card(source: str) -> dict[str, Any]:
 
 def write_card(card: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(card, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+
+def with_measurements(card: dict[str, Any], measurements: dict[str, Any]) -> dict[str, Any]:
+    """The card as the gate and the report see it: the release card plus this run's measurements."""
+    return {**card, "metrics": {**card["metrics"], **measurements}}
+
+
+def read_measurements(artifacts: Path) -> dict[str, Any]:
+    """This run's measurements, or none when the artifacts came without them (a downloaded model)."""
+    path = artifacts / MEASUREMENTS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        measurements = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CardError(f"cannot read {path}: {exc}; run `make train` again") from exc
+    if not isinstance(measurements, dict):
+        raise CardError(f"{path}: expected a JSON object; run `make train` again")
+    return measurements

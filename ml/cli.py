@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ml import config as configuration
 from ml import data
-from ml.card import CardError, read_card
+from ml.card import CardError, read_card, read_measurements, with_measurements
 from ml.data import DataError
 from ml.semver import VersionError, read_version
 
@@ -70,9 +70,9 @@ def _evaluate(args: argparse.Namespace, config: configuration.Config) -> ExitCod
     if not (version_dir / "saved_model.pb").is_file():
         raise DataError(f"no exported model at {version_dir}; run `make train` first")
     dataset = data.load(config.data)
-    from ml.evaluate import evaluate_export
+    from ml.evaluate import evaluate_export, measure_export
 
-    metrics = evaluate_export(version_dir, dataset)
+    metrics = {**evaluate_export(version_dir, dataset), **measure_export(version_dir, dataset)}
     summary = {key: metrics[key] for key in ("accuracy", "macro_f1", "loss", "latency_ms")}
     print(json.dumps(summary))
     return ExitCode.OK
@@ -81,7 +81,9 @@ def _evaluate(args: argparse.Namespace, config: configuration.Config) -> ExitCod
 def _gate(args: argparse.Namespace, config: configuration.Config) -> ExitCode:
     from ml import gate, report
 
-    candidate = read_card(str(args.artifacts / "model_card.json"))
+    candidate = with_measurements(
+        read_card(str(args.artifacts / "model_card.json")), read_measurements(args.artifacts)
+    )
     baseline = read_card(args.baseline) if args.baseline else None
     result = gate.evaluate(candidate, baseline, config.gate)
     report_dir = args.report_dir or args.artifacts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ INPUT = "image"
 WARMUP_FILE = "tf_serving_warmup_requests"  # the name TF Serving looks for in assets.extra/
 SMOKE_FILE = "smoke_set.json"
 CARD_FILE = "model_card.json"
+FINGERPRINT_FILE = "fingerprint.pb"  # written by tf.saved_model.save
 
 
 class _Serving(tf.Module):
@@ -41,6 +43,22 @@ def extra_dir(version_dir: Path) -> Path:
 def save_model(model: keras.Model, version_dir: Path, input_shape: tuple[int, ...]) -> None:
     module = _Serving(model, input_shape)
     tf.saved_model.save(module, str(version_dir), signatures={SIGNATURE: module.serve})
+    _derive_fingerprint_uuid(version_dir)
+
+
+def _derive_fingerprint_uuid(version_dir: Path) -> None:
+    """TensorFlow writes a random uuid into the SavedModel's fingerprint, the one byte difference between two
+    exports of the same model; derive it from the fingerprint's own hashes so equal models export equal bytes."""
+    from tensorflow.core.protobuf import fingerprint_pb2
+
+    path = version_dir / FINGERPRINT_FILE
+    if not path.is_file():
+        return
+    fingerprint = fingerprint_pb2.FingerprintDef.FromString(path.read_bytes())
+    fingerprint.ClearField("uuid")
+    digest = hashlib.sha256(fingerprint.SerializeToString(deterministic=True)).digest()
+    fingerprint.uuid = str(int.from_bytes(digest[:16], "big"))  # a 128-bit number, as TensorFlow writes it
+    path.write_bytes(fingerprint.SerializeToString(deterministic=True))
 
 
 def load_signature(version_dir: Path) -> Any:

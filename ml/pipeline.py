@@ -27,9 +27,10 @@ HISTORY_FILE = "history.json"
 
 
 def _stage(config: Config, version: SemVer, dataset: Dataset, staging: Path, verbose: int) -> dict[str, Any]:
+    """Train and export into `staging`; returns the card with this run's measurements."""
     import tensorflow as tf
 
-    from ml.evaluate import evaluate_export
+    from ml.evaluate import evaluate_export, measure_export
     from ml.train import train
 
     result = train(dataset, config.train, verbose=verbose)
@@ -50,12 +51,15 @@ def _stage(config: Config, version: SemVer, dataset: Dataset, staging: Path, ver
         signature=describe_signature(load_signature(version_dir)),
         tensorflow_version=tf.__version__,
         sha=cards.git_sha(),
+        created=cards.source_date_epoch(),
     )
     # The card travels inside the model dir too, so a serving image carries its own lineage.
     cards.write_card(card, extra_dir(version_dir) / CARD_FILE)
     cards.write_card(card, staging / CARD_FILE)
     (staging / HISTORY_FILE).write_text(json.dumps(result.history), encoding="utf-8")
-    return card
+    measurements = measure_export(version_dir, dataset)
+    (staging / cards.MEASUREMENTS_FILE).write_text(json.dumps(measurements), encoding="utf-8")
+    return cards.with_measurements(card, measurements)
 
 
 def replace_dir(staged: Path, target: Path) -> None:

@@ -86,3 +86,42 @@ def test_not_json_and_not_object(tmp_path: Path) -> None:
 
 def test_git_sha_outside_git_is_unknown(tmp_path: Path) -> None:
     assert cards.git_sha(tmp_path) == "unknown"
+
+
+def test_source_date_epoch_prefers_the_environment_then_the_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert cards.source_date_epoch() == 1700000000
+    assert cards.rfc3339(1700000000) == "2023-11-14T22:13:20Z"
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    committed = cards.source_date_epoch(Path(__file__).parent)
+    assert committed is not None and committed > 1700000000
+
+
+def test_malformed_source_date_epoch_is_a_card_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    with pytest.raises(cards.CardError, match="SOURCE_DATE_EPOCH"):
+        cards.source_date_epoch()
+
+
+def test_outside_git_without_source_date_epoch_the_card_says_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    assert cards.source_date_epoch(tmp_path) is None
+    card = cards.build_card(
+        name="digits", semver="0.1.0", model_version=1000, dataset={}, params={}, metrics={}, signature={},
+        tensorflow_version="2", sha="unknown", created=None,
+    )  # fmt: skip
+    assert card["created"] == "unknown"
+
+
+def test_measurements_join_the_card_only_for_the_gate(tmp_path: Path) -> None:
+    assert cards.read_measurements(tmp_path) == {}
+    (tmp_path / cards.MEASUREMENTS_FILE).write_text('{"latency_ms": {"p50": 1.0, "p99": 2.0}}')
+    joined = cards.with_measurements(GOOD, cards.read_measurements(tmp_path))
+    assert joined["metrics"]["latency_ms"]["p50"] == 1.0 and joined["metrics"]["accuracy"] == 0.9
+    assert "latency_ms" not in GOOD["metrics"]
+    (tmp_path / cards.MEASUREMENTS_FILE).write_text("{not json")
+    with pytest.raises(cards.CardError, match="make train"):
+        cards.read_measurements(tmp_path)
