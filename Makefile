@@ -74,8 +74,8 @@ platform-down: ## Stop the local registry (dockerd keeps running)
 	bash scripts/platform.sh down
 
 .PHONY: bases
-bases: ## Base images: official when pullable, else Debian stand-ins (FORCE=1 rebuilds)
-	bash scripts/bases.sh
+bases: $(PY) ## Base images: official when pullable, else Debian stand-ins (FORCE=1 rebuilds)
+	PYTHON=$(abspath $(PY)) bash scripts/bases.sh
 
 .PHONY: bump
 bump: $(PY) ## Bump VERSION: make bump PART=major|minor|patch
@@ -90,20 +90,25 @@ images: $(PY) ## Build serving + training images, tagged from VERSION + git (TFS
 push: $(PY) ## Push every tag to REGISTRY, release tag first; OVERWRITE=1 replaces an existing release
 	$(PY) -m scripts.images push --registry $(REGISTRY) $(if $(OVERWRITE),--force)
 
+.PHONY: verify-release
+VERIFY_ARTIFACTS := .work/verify/artifacts
+verify-release: $(PY) ## Retrain and rebuild this commit's serving image, compare it with REGISTRY's (VERSION=x.y.z)
+	$(PY) -m ml train --artifacts $(VERIFY_ARTIFACTS)
+	$(PY) -m scripts.images verify --registry $(REGISTRY) --artifacts $(VERIFY_ARTIFACTS) \
+	  $(if $(VERSION),--expect-version $(VERSION))
+
 .PHONY: inspect
 inspect: $(PY) ## Tags and labels of both images, read from the registry's HTTP API
 	$(PY) -m scripts.images inspect --registry $(REGISTRY)
 
 # --- CI/CD: .github/workflows/ call the targets below (and those above) in the order `pipeline` runs them ---
 
-# The serving image under REGISTRY, named by pipeline.toml. Lower-cased: image names must be, and a GHCR
-# namespace is the repository owner's name, which may have capitals.
-SERVING_IMAGE = $(shell printf '%s' '$(REGISTRY)' | tr '[:upper:]' '[:lower:]')/$(shell $(PY) -c \
-  'import ml.config as c; k = c.load(); print(k.serving_image.removeprefix(k.images.registry + "/"))')
 RELEASE_VERSION = $(strip $(file < VERSION))
-RELEASE_IMAGE = $(SERVING_IMAGE):$(RELEASE_VERSION)
 RELEASED_CARD := .work/released_model_card.json
 EXIT_NOT_FOUND := 4# scripts.errors.ExitCode.NOT_FOUND: the registry holds no such image
+# The serving image under REGISTRY, named by pipeline.toml: `$(call serving_image,TAG)` in a recipe's shell
+# (never at parse time: .venv may not exist yet). TAG defaults to VERSION.
+serving_image = $(PY) -m scripts.images ref --registry $(REGISTRY) $(if $(1),--tag $(1))
 # Only this repository's release workflow, through GitHub's OIDC issuer, signs releases.
 SIGNER_ISSUER := https://token.actions.githubusercontent.com
 SIGNER_IDENTITY = ^https://github\.com/$(subst .,\.,$(GITHUB_REPOSITORY))/\.github/workflows/release\.yml@
@@ -111,11 +116,12 @@ SIGNER_IDENTITY = ^https://github\.com/$(subst .,\.,$(GITHUB_REPOSITORY))/\.gith
 .PHONY: gate-released
 gate-released: $(PY) ## Gate against the card of REGISTRY's `latest` serving image (thresholds only if none)
 	@mkdir -p $(dir $(RELEASED_CARD)) && rm -f $(RELEASED_CARD)
-	@status=0; $(PY) -m scripts.images card $(SERVING_IMAGE):latest >$(RELEASED_CARD).part || status=$$?; \
+	@latest=$$($(call serving_image,latest)); status=0; \
+	$(PY) -m scripts.images card "$$latest" >$(RELEASED_CARD).part || status=$$?; \
 	if [ $$status -eq 0 ]; then \
 	  mv $(RELEASED_CARD).part $(RELEASED_CARD) && $(MAKE) --no-print-directory gate BASELINE=$(RELEASED_CARD); \
 	elif [ $$status -eq $(EXIT_NOT_FOUND) ]; then \
-	  rm -f $(RELEASED_CARD).part; echo "no released $(SERVING_IMAGE):latest: absolute thresholds only"; \
+	  rm -f $(RELEASED_CARD).part; echo "no released $$latest: absolute thresholds only"; \
 	  $(MAKE) --no-print-directory gate; \
 	else rm -f $(RELEASED_CARD).part; exit $$status; fi
 
@@ -133,11 +139,11 @@ github-release: ## Tag vVERSION at GITHUB_SHA and publish a GitHub Release with 
 
 .PHONY: deploy-release
 # The digest is pinned before verifying and deployed as verified: a tag could move, or name a local image.
-deploy-release: ## Check VERSION's image under REGISTRY was signed by this repository's release.yml, deploy it
+deploy-release: $(PY) ## Check VERSION's image under REGISTRY was signed by this repository's release.yml, deploy it
 	$(if $(GITHUB_REPOSITORY),,$(error GITHUB_REPOSITORY=OWNER/NAME, the repository that signs releases, is required))
-	docker pull --quiet $(RELEASE_IMAGE) >/dev/null
-	@pinned=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' $(RELEASE_IMAGE) \
-	  | grep -m1 '^$(SERVING_IMAGE)@sha256:') && \
+	@release=$$($(call serving_image)) && docker pull --quiet "$$release" >/dev/null && \
+	pinned=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$$release" \
+	  | grep -m1 "^$${release%:*}@sha256:") && \
 	cosign verify --certificate-oidc-issuer $(SIGNER_ISSUER) \
 	  --certificate-identity-regexp '$(SIGNER_IDENTITY)' "$$pinned" >/dev/null && \
 	echo "signature of $$pinned verified: signed by $(GITHUB_REPOSITORY)'s release workflow" && \
@@ -151,7 +157,7 @@ pipeline: ## CI/CD on this machine: platform, bases, train, gate, images, push, 
 	$(MAKE) --no-print-directory gate-released
 	$(MAKE) --no-print-directory images
 	$(MAKE) --no-print-directory push
-	$(MAKE) --no-print-directory deploy IMAGE=$(RELEASE_IMAGE)
+	$(MAKE) --no-print-directory deploy
 	$(MAKE) --no-print-directory status
 
 .PHONY: lint-workflows
@@ -166,8 +172,8 @@ PROXY_IMAGE ?= local/nginx:standin
 SERVING := $(PY) -m serving --proxy-image $(PROXY_IMAGE)
 
 .PHONY: deploy
-deploy: $(PY) ## Blue/green deploy IMAGE (default: VERSION's release) with smoke test, bake and auto-revert
-	$(SERVING) deploy $(IMAGE)
+deploy: $(PY) ## Blue/green deploy IMAGE (default: VERSION's release under REGISTRY) with smoke test, bake and auto-revert
+	$(SERVING) deploy "$(or $(IMAGE),$$($(call serving_image)))"
 
 .PHONY: revert
 revert: $(PY) ## Put back the previous successful release (or TO=<semver>)

@@ -1,7 +1,8 @@
 """Build the serving and training images with their tags and lineage labels.
 
 Each image is described by an `ImagePlan` (Dockerfile, context, build args, tags) computed from VERSION,
-git and pipeline.toml, then built through the Docker engine API.
+git and pipeline.toml. The serving image, the release, is built reproducibly by buildah (scripts.builder)
+and handed to the Docker engine; the training image is built through the Docker engine API.
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
 
+from ml.card import CardError, rfc3339, source_date_epoch
 from ml.config import Config
 from ml.semver import SemVer
-from scripts import wheelhouse
+from scripts import builder, wheelhouse
 from scripts.errors import BadInput, BuildFailed, DockerUnavailable
 
 SERVING_DOCKERFILE = "Dockerfile.serve"
@@ -39,7 +40,11 @@ _LOG_WIDTH = 120
 class GitState:
     sha: str
     branch: str | None  # None on a detached HEAD
-    committed: str  # RFC 3339, UTC
+    epoch: int  # the commit's time, or SOURCE_DATE_EPOCH: every time a build stamps
+
+    @property
+    def committed(self) -> str:
+        return rfc3339(self.epoch)
 
 
 def git_state(root: Path) -> GitState:
@@ -51,9 +56,13 @@ def git_state(root: Path) -> GitState:
 
     sha = git("rev-parse", "HEAD")
     branch = git("rev-parse", "--abbrev-ref", "HEAD")
-    seconds = int(git("show", "-s", "--format=%ct", "HEAD"))
-    committed = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return GitState(sha=sha, branch=None if branch == "HEAD" else branch, committed=committed)
+    try:
+        epoch = source_date_epoch(root)
+    except CardError as exc:
+        raise BadInput(str(exc)) from exc
+    if epoch is None:
+        raise BadInput(f"{root}: cannot read the commit's time")
+    return GitState(sha=sha, branch=None if branch == "HEAD" else branch, epoch=epoch)
 
 
 def oci_labels(*, version: SemVer, git: GitState, source: str, title: str) -> dict[str, str]:
@@ -87,6 +96,9 @@ class ImagePlan:
     dockerfile: Path
     context: Path
     buildargs: dict[str, str]
+    base_arg: str  # the Dockerfile's ARG naming its base
+    timestamp: int  # every time stamped into a reproducible build: the commit's
+    reproducible: bool  # built by buildah (build_reproducible), else by the engine's builder
 
     @property
     def references(self) -> list[str]:
@@ -128,7 +140,16 @@ def serving_plan(
         **oci_labels(version=version, git=git, source=config.images.source, title=title),
         **card_labels(card),
     }
-    return ImagePlan(config.serving_image, tuple(tags), root / SERVING_DOCKERFILE, export_root, buildargs)
+    return ImagePlan(
+        config.serving_image,
+        tuple(tags),
+        root / SERVING_DOCKERFILE,
+        export_root,
+        buildargs,
+        "TFS_BASE",
+        git.epoch,
+        reproducible=True,
+    )
 
 
 def training_plan(
@@ -154,7 +175,17 @@ def training_plan(
         **({"PYTHON_BASE": base} if base else {}),
         **oci_labels(version=version, git=git, source=config.images.source, title=title),
     }
-    return ImagePlan(config.training_image, tuple(tags), root / TRAINING_DOCKERFILE, context, buildargs)
+    return ImagePlan(
+        config.training_image,
+        tuple(tags),
+        root / TRAINING_DOCKERFILE,
+        context,
+        buildargs,
+        "PYTHON_BASE",
+        git.epoch,
+        # Not yet reproducible: pip writes install-time .pyc files; the engine's layer cache keeps it fast.
+        reproducible=False,
+    )
 
 
 def docker_client() -> docker.DockerClient:
@@ -187,8 +218,23 @@ def resolve_base(client: docker.DockerClient, dockerfile: Path, arg: str, standi
     return official  # the engine pulls it
 
 
+def build_in_buildah(client: docker.DockerClient, plan: ImagePlan) -> str:
+    """Build in buildah's store, reproducibly; returns the image ID."""
+    base = plan.buildargs.get(plan.base_arg) or default_base(plan.dockerfile, plan.base_arg)
+    buildargs = {**plan.buildargs, plan.base_arg: builder.base_reference(client, base)}
+    return builder.build(
+        plan.dockerfile, plan.context, buildargs, timestamp=plan.timestamp, what=f"building {plan.repository}"
+    )
+
+
+def build_reproducible(client: docker.DockerClient, plan: ImagePlan) -> tuple[str, bool]:
+    """Build with buildah, tag every reference in the engine; the image ID, and whether the engine lacked it."""
+    image_id = build_in_buildah(client, plan)
+    return image_id, builder.to_engine(client, image_id, plan.references)
+
+
 def build(client: docker.DockerClient, plan: ImagePlan, *, nocache: bool = False, log: Log = print) -> str:
-    """Build, tag every reference and return the image ID."""
+    """Build through the engine's (legacy) builder, tag every reference and return the image ID."""
     image_id = ""
     output: list[str] = []
     try:

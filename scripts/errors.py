@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     DOCKER_UNAVAILABLE = 6
     BUILD_FAILED = 7
     REGISTRY_ERROR = 8  # the registry answered, but not as the distribution API says
+    NOT_REPRODUCED = 9  # verify: the registry's release is not what this checkout builds
 
 
 class ImageError(Exception):
@@ -46,3 +47,7 @@ class BuildFailed(ImageError):
 
 class RegistryError(ImageError):
     exit_code = ExitCode.REGISTRY_ERROR
+
+
+class NotReproduced(ImageError):
+    exit_code = ExitCode.NOT_REPRODUCED

@@ -1,8 +1,9 @@
-"""`python -m scripts.images tags | plan | build | push | inspect | card`: the image steps of the pipeline.
+"""`python -m scripts.images tags | ref | plan | build | push | verify | inspect | card`: the image steps.
 
 Tags come from VERSION and git (scripts.tags), images are built by scripts.build, pushed by scripts.push and
-read back from the registry's HTTP API by scripts.registry. Every failure is one line on stderr and a
-distinct exit code (scripts.errors.ExitCode).
+read back from the registry's HTTP API by scripts.registry. `verify` rebuilds the serving image and compares
+it with the registry's release. Every failure is one line on stderr and a distinct exit code
+(scripts.errors.ExitCode).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import docker.errors
 
 from ml import config as configuration
 from ml.semver import SemVer, VersionError, read_version
-from scripts import build, push, tags
-from scripts.errors import BadInput, ExitCode, ImageError, NotFound, RegistryError
+from scripts import build, builder, push, tags
+from scripts.errors import BadInput, ExitCode, ImageError, NotFound, NotReproduced, RegistryError
 from scripts.registry import ImageReference, RegistryClient
 
 CARD_LABEL = "ml.model.card"
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scripts.images", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("tags", parents=[common], help="print the tags this build gets, one per line")
+    ref = commands.add_parser("ref", parents=[common], help="print the serving image's reference")
+    ref.add_argument("--tag", help="default: VERSION")
     inputs = argparse.ArgumentParser(add_help=False)
     inputs.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="holds model/<name>/<N>/")
     inputs.add_argument("--work-dir", type=Path, default=Path(".work/images"), help="training build context")
@@ -76,6 +79,12 @@ def _parser() -> argparse.ArgumentParser:
     push_cmd.add_argument(
         "--force", action="store_true", help="overwrite a release tag that holds another image"
     )
+    verify = commands.add_parser(
+        "verify",
+        parents=[common, inputs],
+        help="rebuild the serving image and compare it with the registry's release of VERSION",
+    )
+    verify.add_argument("--expect-version", default="", help="fail unless VERSION says this release")
     commands.add_parser(
         "inspect", parents=[common], help="tags and labels as the registry's HTTP API reports them"
     )
@@ -101,12 +110,17 @@ class _Release:
         return self.config.serving_image if kind == "serving" else self.config.training_image
 
 
-def _release(args: argparse.Namespace) -> _Release:
+def _config(args: argparse.Namespace) -> configuration.Config:
     config = configuration.load(args.config)
     if args.registry:
         config = dataclasses.replace(
             config, images=dataclasses.replace(config.images, registry=args.registry)
         )
+    return config
+
+
+def _release(args: argparse.Namespace) -> _Release:
+    config = _config(args)
     version = read_version(args.version_file)
     git = build.git_state(Path.cwd())
     branch = git.branch if args.branch is None else (args.branch or None)
@@ -116,6 +130,12 @@ def _release(args: argparse.Namespace) -> _Release:
 
 def _tags(args: argparse.Namespace) -> int:
     print("\n".join(_release(args).tags))
+    return ExitCode.OK
+
+
+def _ref(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(f"{config.serving_image}:{args.tag or read_version(args.version_file)}")
     return ExitCode.OK
 
 
@@ -171,8 +191,45 @@ def _build(args: argparse.Namespace) -> int:
     for plan in _plans(args, release, client):
         base = plan.buildargs.get("TFS_BASE") or plan.buildargs.get("PYTHON_BASE") or "the pinned base"
         print(f"building {plan.repository} from {base}")
-        image_id = build.build(client, plan, nocache=args.no_cache)
-        print(f"built {image_id[:19]} as {', '.join(plan.references)}")
+        note = ""
+        if plan.reproducible:
+            image_id, copied = build.build_reproducible(client, plan)
+            note = "" if copied else " (Docker already held this image: same inputs, same image)"
+        else:
+            image_id = build.build(client, plan, nocache=args.no_cache)
+        print(f"built {image_id[:19]} as {', '.join(plan.references)}{note}")
+    return ExitCode.OK
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Rebuild the serving image from this checkout and compare its image ID (the digest of its config, which
+    names every layer's content) with the one the registry holds for VERSION."""
+    args.only = "serving"  # the release that deploys is the serving image
+    release = _release(args)
+    if args.expect_version and args.expect_version != str(release.version):
+        raise BadInput(
+            f"this checkout builds {release.version}, not {args.expect_version}: "
+            f"check out the commit that released it (git checkout v{args.expect_version})"
+        )
+    client = build.docker_client()
+    [plan] = _plans(args, release, client)
+    reference = f"{plan.repository}:{release.version}"
+    with _registry(args, release.config.images.registry) as registry:
+        held = registry.find_manifest(plan.repository.split("/", 1)[1], str(release.version))
+    if held is None:
+        raise NotFound(f"{reference} is not in the registry: nothing to verify")
+    base = plan.buildargs.get(plan.base_arg) or "the pinned base"
+    print(f"rebuilding {reference} from commit {release.git.sha[:7]} on {base}")
+    rebuilt = build.build_in_buildah(client, plan)
+    builder.remove(rebuilt)
+    print(f"  rebuilt:  image {rebuilt}")
+    print(f"  registry: image {held.config_digest} (manifest {held.digest})")
+    if rebuilt != held.config_digest:
+        raise NotReproduced(
+            f"{reference} in the registry is not what commit {release.git.sha[:7]} builds: "
+            "another commit, model, base or builder made it"
+        )
+    print(f"verified: {reference} is what commit {release.git.sha[:7]} builds, byte for byte")
     return ExitCode.OK
 
 
@@ -214,11 +271,14 @@ def _push(args: argparse.Namespace) -> int:
             if args.only not in (None, kind):
                 continue
             repository = release.repository(kind)
-            for pushed in push.push_tags(
+            results = push.push_tags(
                 client, registry, repository, release.tags, release_tag, force=args.force
-            ):
+            )
+            for pushed in results:
                 note = "pushed" if pushed.uploaded else "unchanged"
                 print(f"{repository}:{pushed.tag} {pushed.digest} ({note})")
+            if release_tag is not None and not any(pushed.uploaded for pushed in results):
+                print(f"{repository}: {release_tag} already released, same digest: nothing pushed")
     return ExitCode.OK
 
 
@@ -268,7 +328,16 @@ def _card(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-COMMANDS = {"tags": _tags, "plan": _plan, "build": _build, "push": _push, "inspect": _inspect, "card": _card}
+COMMANDS = {
+    "tags": _tags,
+    "ref": _ref,
+    "plan": _plan,
+    "build": _build,
+    "push": _push,
+    "verify": _verify,
+    "inspect": _inspect,
+    "card": _card,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

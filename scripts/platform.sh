@@ -48,7 +48,8 @@ wait_for_started() {
 is_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 ensure_packages() {
-  local wanted=(docker.io docker-registry debootstrap debian-archive-keyring gpgv curl ca-certificates)
+  # buildah: the reproducible builder of the serving image (scripts/builder.py).
+  local wanted=(docker.io docker-registry buildah debootstrap debian-archive-keyring gpgv curl ca-certificates)
   # dockerd cannot load its default profile without the parser when the kernel enforces AppArmor.
   [[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" == Y ]] && wanted+=(apparmor)
   local missing=() pkg

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds local/tensorflow-serving:standin: `serving/standin/build.sh [PYTHON_BASE]`.
 # The host downloads the wheels (its pip has the network and the proxy CA); the image installs them with
-# --no-index, so the build needs neither. Versions are those of the host's environment (PYTHON, else
-# .venv/bin/python), transitive packages included. Wheels are cached in .work/standin-wheels.
+# --no-index, so the build needs neither. Versions are those of the project's environment (PYTHON, else
+# .venv/bin/python, which `make bases` creates first), transitive packages included. Wheels are cached in .work/standin-wheels.
 # Exit codes: 2 bad input (no Python with TensorFlow), 6 wheel download failed, 7 docker build failed.
 set -euo pipefail
 
@@ -13,7 +13,6 @@ readonly PYTHON_BASE="${1:-local/python:3.11}"
 readonly IMAGE="${TFS_STANDIN_IMAGE:-local/tensorflow-serving:standin}"
 readonly WHEELS="$ROOT/.work/standin-wheels"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
-[[ -x "$PYTHON" ]] || PYTHON=python3
 
 die() { printf 'standin build: %s\n' "$2" >&2; exit "$1"; }
 

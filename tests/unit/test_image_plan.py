@@ -13,7 +13,7 @@ from scripts.errors import BadInput
 from scripts.registry import ImageReference
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-GIT = build.GitState(sha="0" * 40, branch="main", committed="2026-01-01T00:00:00Z")
+GIT = build.GitState(sha="0" * 40, branch="main", epoch=1767225600)  # 2026-01-01T00:00:00Z
 CARD = {"name": "digits", "semver": "1.2.3", "dataset": {"sha256": "ab" * 32},
         "metrics": {"accuracy": 0.975, "macro_f1": 0.97}}  # fmt: skip
 
