@@ -26,7 +26,7 @@ from serving.errors import AnalysisFailed, DeployError, Refused, Reverted
 from serving.grpc_client import GrpcClient
 from serving.lock import deploy_lock, lock_path
 from serving.proxy import Proxy
-from serving.runner import ColourRunner, resolve_image, smoke_set_from_image
+from serving.runner import ColourRunner, remove_stale_helpers, resolve_image, smoke_set_from_image
 from serving.settings import DeploySettings
 from serving.smoke import analyse
 from serving.smoke_set import SmokeSet
@@ -173,6 +173,9 @@ class Deployer:
         for colour in leftovers:
             self.runner(colour.colour).remove()
             notes.append(f"removed leftover {colour.colour}")
+        helpers = remove_stale_helpers(self.client, self.settings.model_name)
+        if helpers:
+            notes.append(f"removed {helpers} stale helper container(s)")
         return read_state(self.client, self.proxy), notes
 
     def _rollout(self, attempt: _Attempt, previous: ColourState | None) -> None:

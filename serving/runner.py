@@ -21,7 +21,7 @@ from serving.deadline import poll
 from serving.errors import BadInput, DeadlineExceeded, ImageUnavailable, InfrastructureError, ModelNotReady
 from serving.proxy import GRPC_PORT, REST_PORT, colour_container_name
 from serving.smoke_set import SMOKE_SET_PATH, SmokeSet
-from serving.state import Release
+from serving.state import APP, HELPER, Release
 
 MODEL_VERSION_LABEL = "ml.model.version"
 SEMVER_LABEL = "ml.model.semver"
@@ -73,9 +73,12 @@ def _local_or_pulled(client: docker.DockerClient, reference: str) -> Image:
         ) from exc
 
 
-def read_file_from_image(client: docker.DockerClient, image: str, path: str) -> bytes:
-    """One file out of an image, through a container that is created but never started."""
-    container = client.containers.create(image, command=["true"])
+def read_file_from_image(client: docker.DockerClient, image: str, path: str, model_name: str) -> bytes:
+    """One file out of an image, through a container that is created but never started; it is labelled, so
+    one left behind by a killed process is found and removed (remove_stale_helpers)."""
+    container = client.containers.create(
+        image, command=["true"], labels={APP: model_name, HELPER: "read-file"}
+    )
     try:
         stream, _ = container.get_archive(path)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
@@ -92,11 +95,22 @@ def read_file_from_image(client: docker.DockerClient, image: str, path: str) -> 
 
 def smoke_set_from_image(client: docker.DockerClient, release: Release, model_name: str) -> SmokeSet:
     path = f"/models/{model_name}/{release.model_version}/{SMOKE_SET_PATH}"
-    raw = read_file_from_image(client, release.image_id, path)
+    raw = read_file_from_image(client, release.image_id, path, model_name)
     try:
         return SmokeSet.parse(json.loads(raw), f"{release.image}:{path}")
     except json.JSONDecodeError as exc:
         raise BadInput(f"{release.image}:{path} is not JSON: {exc}") from exc
+
+
+def remove_stale_helpers(client: docker.DockerClient, model_name: str) -> int:
+    """Remove the helper containers a killed deploy left; call it under the deploy lock. How many."""
+    try:
+        stale = client.containers.list(all=True, filters={"label": [f"{APP}={model_name}", HELPER]})
+        for container in stale:
+            container.remove(force=True)
+    except docker.errors.DockerException as exc:
+        raise InfrastructureError(f"cannot remove stale helper containers: {exc}") from exc
+    return len(stale)
 
 
 @dataclass(frozen=True)

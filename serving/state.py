@@ -21,6 +21,9 @@ IMAGE = "ml.deploy.image"
 IMAGE_ID = "ml.deploy.image-id"
 REPO_DIGEST = "ml.deploy.repo-digest"
 DEPLOYED_AT = "ml.deploy.deployed-at"
+# On containers a deploy creates only to read a file out of an image: never started, removed at once, and
+# any left by a killed deploy are removed by the next one under the lock.
+HELPER = "ml.deploy.helper"
 
 
 def now_iso() -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+import docker.errors
 import pytest
 
-from serving import history
+from serving import history, state
 from serving.errors import AnalysisFailed, DeployError, ModelNotReady, Reverted
 from tests.deploy.harness import Host, Releases
 
@@ -44,6 +45,19 @@ def test_same_release_again_changes_nothing(host: Host, releases: Releases) -> N
     outcome = host.deploy(releases["v1"])
     assert not outcome.changed and "already active" in outcome.message
     assert host.state().serving == before
+
+
+def test_helper_containers_a_killed_deploy_left_are_removed_by_the_next(
+    host: Host, releases: Releases
+) -> None:
+    """A deploy SIGKILLed while it reads the smoke set out of an image leaves that created container behind."""
+    labels = {state.APP: host.model_name, state.HELPER: "read-file"}
+    left = host.client.containers.create(releases["v1"], command=["true"], labels=labels)
+    host.deploy(releases["v1"])
+    assert "removed 1 stale helper container(s)" in host.outputs[-1]
+    with pytest.raises(docker.errors.NotFound):
+        host.client.containers.get(left.id)
+    assert host.client.containers.list(all=True, filters={"label": state.HELPER}) == []
 
 
 @pytest.mark.parametrize(
