@@ -243,6 +243,7 @@ def _plan(args: argparse.Namespace) -> int:
             "file": str(plan.dockerfile),
             "tags": "\n".join(plan.tags),
             "build-args": "\n".join(f"{key}={value}" for key, value in plan.buildargs.items()),
+            "source-date-epoch": str(plan.timestamp),
         }
         if args.github_output:
             path = os.environ.get("GITHUB_OUTPUT")

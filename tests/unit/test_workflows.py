@@ -122,6 +122,11 @@ def make_targets(words: list[str]) -> list[str]:
     return [word for word in words[1:] if not word.startswith("-") and "=" not in word]
 
 
+def _pushes(inputs: dict[str, Any]) -> bool:
+    """build-push-action pushes with `push: true` or an image output with push=true."""
+    return inputs.get("push") is True or "push=true" in str(inputs.get("outputs", "")).split(",")
+
+
 def stage_targets(workflow_name: str) -> list[str]:
     """Every make target a workflow runs, in job then step order, sub-makes and reusable workflows included."""
     sequence: list[str] = []
@@ -132,7 +137,7 @@ def stage_targets(workflow_name: str) -> list[str]:
             continue
         for step in job.get("steps", []):
             action = step.get("uses", "").split("@")[0]
-            if action in ACTION_EQUIVALENTS and step.get("with", {}).get("push") is True:
+            if action in ACTION_EQUIVALENTS and _pushes(step.get("with", {})):
                 sequence += ACTION_EQUIVALENTS[action]
             elif "run" in step and run_words(step)[0] == "make":
                 sequence += [inner for target in make_targets(run_words(step)) for inner in expand(target)]
