@@ -30,6 +30,20 @@ MONITORING_FILE = f"{MONITORING_DIR}/monitoring.config"
 # TF Serving serves Prometheus metrics only when started with a monitoring config.
 MONITORING_CONFIG = 'prometheus_config {\n  enable: true,\n  path: "/monitoring/prometheus/metrics"\n}\n'
 STOP_TIMEOUT_SECONDS = 10
+_SECOND_NS = 1_000_000_000
+# Docker's health status of a colour (`docker ps`): healthy once the baked-in version is AVAILABLE. The official
+# image has neither curl nor python but has bash and grep, so the probe is bash's /dev/tcp on the REST port.
+HEALTHCHECK = {
+    "test": [
+        "CMD", "/bin/bash", "-c",
+        "exec 3<>/dev/tcp/127.0.0.1/${PORT:-8501} && printf 'GET /v1/models/%s/versions/%s HTTP/1.0\\r\\n\\r\\n'"
+        ' "$MODEL_NAME" "$MODEL_VERSION" >&3 && grep -q \'"AVAILABLE"\' <&3',
+    ],
+    "interval": 5 * _SECOND_NS,
+    "timeout": 3 * _SECOND_NS,
+    "start_period": 60 * _SECOND_NS,
+    "retries": 3,
+}  # fmt: skip
 
 
 def resolve_image(client: docker.DockerClient, reference: str) -> Release:
@@ -146,6 +160,7 @@ class ColourRunner:
                 environment={"MODEL_NAME": self.model_name},
                 network=self.network,
                 labels=labels,
+                healthcheck=HEALTHCHECK,
             )
             container.put_archive(MONITORING_DIR, single_file_tar("monitoring.config", MONITORING_CONFIG))
             container.start()

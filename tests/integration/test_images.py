@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from ml.semver import SemVer
 from scripts import build, push, tags
 from scripts.errors import ExitCode, RegistryUnreachable
 from scripts.registry import RegistryClient, RetryPolicy
+from serving.runner import HEALTHCHECK
 from tests.scratch_registry import ROOT, ScratchRegistry, free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -164,23 +166,60 @@ def test_pushing_the_same_image_again_changes_nothing(
 ) -> None:
     again = workspace.cli("push", "--only", "serving")
     assert again.returncode == 0, again.stderr
-    assert all(line.endswith("(unchanged)") for line in again.stdout.strip().splitlines())
-    assert [line.split()[:2] for line in again.stdout.strip().splitlines()] == [
-        line.split()[:2] for line in serving_pushed
-    ]
+    *tag_lines, summary = again.stdout.strip().splitlines()
+    assert all(line.endswith("(unchanged)") for line in tag_lines)
+    assert [line.split()[:2] for line in tag_lines] == [line.split()[:2] for line in serving_pushed]
+    assert summary.endswith(f"{VERSION} already released, same digest: nothing pushed")
 
 
-def test_overwriting_a_release_is_refused_unless_forced(
-    serving_pushed: list[str], workspace: Workspace
-) -> None:
-    rebuilt = workspace.cli(
-        "build", "--only", "serving", "--artifacts", str(workspace.artifacts), "--no-cache"
-    )
+def _rebuild_from_scratch(workspace: Workspace, engine: docker.DockerClient, artifacts: Path) -> str:
+    """Build the serving image again as another checkout would: no local image, every file's mtime new."""
+    for image in engine.images.list(f"{workspace.registry.address}/digits-serving"):
+        engine.images.remove(image.id, force=True)
+    now = time.time()
+    for path in artifacts.rglob("*"):
+        os.utime(path, (now, now))
+    rebuilt = workspace.cli("build", "--only", "serving", "--artifacts", str(artifacts))
     assert rebuilt.returncode == 0, rebuilt.stderr
+    return str(engine.images.get(f"{workspace.registry.address}/digits-serving:{VERSION}").id)
+
+
+def test_two_builds_of_the_same_commit_give_the_same_image_and_registry_digest(
+    serving_pushed: list[str], workspace: Workspace, engine: docker.DockerClient
+) -> None:
+    first_digest = serving_pushed[0].split()[1]
+    with RegistryClient(workspace.registry.address) as registry:
+        first_id = registry.manifest("digits-serving", VERSION).config_digest
+    assert _rebuild_from_scratch(workspace, engine, workspace.artifacts) == first_id
+    # Pushed under another name, the rebuilt image is the same manifest, blob for blob.
+    again = f"{workspace.registry.address}/digits-serving-again"
+    engine.images.get(first_id).tag(again, VERSION)
+    try:
+        with RegistryClient(workspace.registry.address) as registry:
+            [pushed] = push.push_tags(engine, registry, again, [VERSION], VERSION)
+        assert pushed.uploaded and pushed.digest == first_digest
+    finally:
+        engine.images.remove(f"{again}:{VERSION}")
+    verified = workspace.cli("verify", "--artifacts", str(workspace.artifacts))
+    assert verified.returncode == 0, verified.stderr
+    assert f"rebuilt:  image {first_id}" in verified.stdout and "byte for byte" in verified.stdout
+
+
+def test_a_changed_model_is_another_image_refused_unless_forced(
+    serving_pushed: list[str], workspace: Workspace, engine: docker.DockerClient, tmp_path: Path
+) -> None:
+    changed = tmp_path / "artifacts"
+    shutil.copytree(workspace.artifacts, changed)
+    [smoke_set] = changed.glob("model/digits/*/assets.extra/smoke_set.json")
+    smoke_set.write_text(smoke_set.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    original = serving_pushed[0].split()[1]
+    with RegistryClient(workspace.registry.address) as registry:
+        original_id = registry.manifest("digits-serving", VERSION).config_digest
+    assert _rebuild_from_scratch(workspace, engine, changed) != original_id
+
     refused = workspace.cli("push", "--only", "serving")
     assert refused.returncode == ExitCode.TAG_CONFLICT
     assert "immutable" in _one_line_error(refused)
-    original = serving_pushed[0].split()[1]
     with RegistryClient(workspace.registry.address) as registry:
         assert {
             registry.manifest("digits-serving", tag).digest for tag in registry.tags("digits-serving")
@@ -189,6 +228,11 @@ def test_overwriting_a_release_is_refused_unless_forced(
     assert forced.returncode == 0, forced.stderr
     with RegistryClient(workspace.registry.address) as registry:
         assert registry.manifest("digits-serving", VERSION).digest != original
+    # The registry's release is no longer what this checkout's model builds.
+    mismatch = workspace.cli("verify", "--artifacts", str(workspace.artifacts))
+    assert mismatch.returncode == ExitCode.NOT_REPRODUCED
+    assert "is not what commit" in _one_line_error(mismatch)
+    assert _rebuild_from_scratch(workspace, engine, workspace.artifacts) == original_id  # later tests' image
 
 
 def test_missing_model_artifact_is_one_line_bad_input(workspace: Workspace, tmp_path: Path) -> None:
@@ -257,10 +301,12 @@ def test_registry_lost_midway_never_leaves_a_moving_tag_without_its_release(
 
 def test_serving_image_becomes_healthy_on_the_stand_in(serving_pushed: list[str], workspace: Workspace,
                                                         engine: docker.DockerClient) -> None:  # fmt: skip
+    # With the probe the deploy gives its colours: the image itself, an OCI image, carries none.
     container = engine.containers.run(
         f"{workspace.registry.address}/digits-serving:{VERSION}",
         detach=True,
         name=f"imgtest-health-{os.getpid()}",
+        healthcheck=HEALTHCHECK,
     )
     try:
         deadline = time.monotonic() + HEALTHY_SECONDS
