@@ -1,4 +1,4 @@
-"""Image benchmark: serving image build time (cold and warm) and what a model-only release uploads.
+"""Image benchmark: serving image build time (new, and rebuilt from the same inputs) and what a model-only release uploads.
 
 Two releases are trained for real (the second with other seeds, so its weights differ), built on the
 same base and pushed to a scratch registry; the second push's upload is the registry's own account of the
@@ -50,10 +50,6 @@ def _directory_bytes(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 
 
-def _quiet(_line: str) -> None:
-    """Build steps are not part of the benchmark's output."""
-
-
 def run() -> list[tuple[str, str]]:
     client = build.docker_client()
     config = configuration.load(ROOT / "pipeline.toml")
@@ -79,12 +75,12 @@ def run() -> list[tuple[str, str]]:
                         config, version, git, tags.compute_tags(ref), ROOT, export_root, base
                     )
                     if index == 0:
-                        for kind, nocache in (("cold", True), ("warm", False)):
+                        for kind in ("cold", "warm"):
                             started = time.perf_counter()
-                            build.build(client, plan, nocache=nocache, log=_quiet)
+                            build.build_reproducible(client, plan)
                             timings[kind] = time.perf_counter() - started
                     else:
-                        build.build(client, plan, log=_quiet)
+                        build.build_reproducible(client, plan)
                         model_bytes = _directory_bytes(
                             export_root / config.model.name / str(version.model_version)
                         )
@@ -97,8 +93,14 @@ def run() -> list[tuple[str, str]]:
     ratio = uploaded / model_bytes
     verdict = "meets" if ratio <= UPLOAD_RATIO_TARGET else "MISSES"
     return [
-        ("serving image build, cold (no cache, base present)", f"{timings['cold']:.2f} s"),
-        ("serving image build, warm (same inputs)", f"{timings['warm']:.2f} s"),
+        (
+            "serving image build, new image (buildah, base present, handed to Docker)",
+            f"{timings['cold']:.2f} s",
+        ),
+        (
+            "serving image rebuild, same inputs (same image ID: nothing handed over)",
+            f"{timings['warm']:.2f} s",
+        ),
         ("model-only release: bytes uploaded", f"{uploaded:,} B"),
         ("model-only release: exported model size", f"{model_bytes:,} B"),
         (
