@@ -54,6 +54,8 @@ def base_reference(client: docker.DockerClient, base: str) -> str:
     bare = image_id.removeprefix("sha256:")
     if not has_image(bare):
         _buildah("pull", "--quiet", f"docker-daemon:{base}", what=f"reading the base {base} from Docker")
+        # The base this one replaces (a rebuilt stand-in) lost its name to it: drop it, it is never used again.
+        _buildah("rmi", "--prune", what="pruning replaced bases")
     return bare
 
 
