@@ -107,7 +107,8 @@ RELEASE_VERSION = $(strip $(file < VERSION))
 RELEASED_CARD := .work/released_model_card.json
 EXIT_NOT_FOUND := 4# scripts.errors.ExitCode.NOT_FOUND: the registry holds no such image
 # The serving image under REGISTRY, named by pipeline.toml: `$(call serving_image,TAG)` in a recipe's shell
-# (never at parse time: .venv may not exist yet). TAG defaults to VERSION.
+# (never at parse time: .venv may not exist yet). TAG defaults to what `make images` tagged: the release tag
+# (VERSION) on the default branch, else sha-<7>.
 serving_image = $(PY) -m scripts.images ref --registry $(REGISTRY) $(if $(1),--tag $(1))
 # Only this repository's release workflow, through GitHub's OIDC issuer, signs releases.
 SIGNER_ISSUER := https://token.actions.githubusercontent.com
@@ -141,7 +142,7 @@ github-release: ## Tag vVERSION at GITHUB_SHA and publish a GitHub Release with 
 # The digest is pinned before verifying and deployed as verified: a tag could move, or name a local image.
 deploy-release: $(PY) ## Check VERSION's image under REGISTRY was signed by this repository's release.yml, deploy it
 	$(if $(GITHUB_REPOSITORY),,$(error GITHUB_REPOSITORY=OWNER/NAME, the repository that signs releases, is required))
-	@release=$$($(call serving_image)) && docker pull --quiet "$$release" >/dev/null && \
+	@release=$$($(call serving_image,$(RELEASE_VERSION))) && docker pull --quiet "$$release" >/dev/null && \
 	pinned=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$$release" \
 	  | grep -m1 "^$${release%:*}@sha256:") && \
 	cosign verify --certificate-oidc-issuer $(SIGNER_ISSUER) \
@@ -172,7 +173,7 @@ PROXY_IMAGE ?= local/nginx:standin
 SERVING := $(PY) -m serving --proxy-image $(PROXY_IMAGE)
 
 .PHONY: deploy
-deploy: $(PY) ## Blue/green deploy IMAGE (default: VERSION's release under REGISTRY) with smoke test, bake and auto-revert
+deploy: $(PY) ## Blue/green deploy IMAGE (default: what `make images` built) with smoke test, bake and auto-revert
 	$(SERVING) deploy "$(or $(IMAGE),$$($(call serving_image)))"
 
 .PHONY: revert
@@ -181,7 +182,8 @@ revert: $(PY) ## Put back the previous successful release (or TO=<semver>)
 
 .PHONY: smoke
 smoke: $(PY) ## Pre-promotion analysis against the proxy (or REST=url GRPC=host:port) with IMAGE's smoke set
-	$(SERVING) smoke $(if $(REST),--rest $(REST)) $(if $(GRPC),--grpc $(GRPC)) $(if $(IMAGE),--image $(IMAGE))
+	$(SERVING) smoke $(if $(REST),--rest $(REST)) $(if $(GRPC),--grpc $(GRPC)) \
+	  --image "$(or $(IMAGE),$$($(call serving_image)))"
 
 .PHONY: status
 status: $(PY) ## Active colour, release, health and recent deploy history

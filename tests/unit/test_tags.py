@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from ml.semver import SemVer
+from scripts import images
 from scripts.tags import BuildRef, TagError, branch_slug, compute_tags, push_order, release_tag, sha_tag
 
 TABLE = json.loads((Path(__file__).resolve().parent.parent / "tag_cases.json").read_text(encoding="utf-8"))
@@ -144,3 +145,17 @@ def test_branch_slug_refuses_what_docker_refuses(branch: str) -> None:
 def test_sha_tag_needs_a_full_lowercase_sha(sha: str) -> None:
     with pytest.raises(TagError):
         sha_tag(sha)
+
+
+@pytest.mark.parametrize("branch", ["main", "feature/x", ""])
+def test_the_image_a_deploy_names_by_default_is_one_the_build_tagged(
+    branch: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pull request or a branch build tags only sha-<7> (and the branch): deploying VERSION's tag there
+    names an image nobody built. "" is a detached HEAD, as a pull request's merge commit is checked out."""
+    common = ["--branch", branch, "--default-branch", "main"]
+    assert images.main(["tags", *common]) == 0
+    built = capsys.readouterr().out.split()
+    assert images.main(["ref", *common]) == 0
+    repository, tag = capsys.readouterr().out.strip().rsplit(":", 1)
+    assert tag in built and repository.endswith("-serving")
