@@ -110,9 +110,11 @@ EXIT_NOT_FOUND := 4# scripts.errors.ExitCode.NOT_FOUND: the registry holds no su
 # (never at parse time: .venv may not exist yet). TAG defaults to what `make images` tagged: the release tag
 # (VERSION) on the default branch, else sha-<7>.
 serving_image = $(PY) -m scripts.images ref --registry $(REGISTRY) $(if $(1),--tag $(1))
-# Only this repository's release workflow, through GitHub's OIDC issuer, signs releases.
+# Only this repository's release workflow, run on its default branch, through GitHub's OIDC issuer, signs
+# releases: a release.yml run on any other branch or tag is not a signer.
 SIGNER_ISSUER := https://token.actions.githubusercontent.com
-SIGNER_IDENTITY = ^https://github\.com/$(subst .,\.,$(GITHUB_REPOSITORY))/\.github/workflows/release\.yml@
+DEFAULT_BRANCH ?= main
+SIGNER_IDENTITY = ^https://github\.com/$(subst .,\.,$(GITHUB_REPOSITORY))/\.github/workflows/release\.yml@refs/heads/$(subst .,\.,$(DEFAULT_BRANCH))$$
 
 .PHONY: gate-released
 gate-released: $(PY) ## Gate against the card of REGISTRY's `latest` serving image (thresholds only if none)

@@ -282,6 +282,45 @@ def test_ci_cancels_superseded_runs_and_deploys_are_never_cancelled() -> None:
     assert deploy_job["environment"] == "production"
 
 
+def test_every_job_that_runs_steps_has_a_timeout() -> None:
+    """A hung step otherwise holds a runner for six hours (GitHub's default); a job calling a reusable
+    workflow cannot take one, its called jobs do."""
+    for name, workflow in workflows().items():
+        for job_name, job in workflow["jobs"].items():
+            if "steps" in job:
+                assert isinstance(job.get("timeout-minutes"), int), f"{name}.yml job {job_name}: no timeout"
+
+
+def test_self_hosted_jobs_use_the_hosts_python_and_keep_their_venv() -> None:
+    """setup-python cannot provide a Python on a Debian host, and actions/checkout cleans the workspace,
+    which held .venv: every deploy reinstalled TensorFlow."""
+    for name, workflow in workflows().items():
+        for job_name, job in workflow["jobs"].items():
+            if str(job.get("runs-on", "")).startswith("ubuntu-") or "steps" not in job:
+                continue
+            uses = [step.get("uses", "") for step in job["steps"]]
+            assert not any(u.startswith("actions/setup-python@") for u in uses), f"{name}.yml {job_name}"
+            assert job["env"]["VENV"].startswith("${{ github.workspace }}/../"), f"{name}.yml {job_name}"
+
+
+def test_only_the_default_branchs_release_workflow_is_a_signer() -> None:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "--eval", "signer: ; @echo '$(SIGNER_IDENTITY)'", "signer",
+         "GITHUB_REPOSITORY=owner/repo.name", "DEFAULT_BRANCH=main"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    signer = re.compile(done.stdout.strip())
+    workflow = "https://github.com/owner/repo.name/.github/workflows/release.yml"
+    assert signer.match(f"{workflow}@refs/heads/main")
+    for other in ("@refs/heads/feature", "@refs/heads/main-evil", "@refs/tags/v1.0.0", "@refs/pull/1/merge"):
+        assert not signer.match(f"{workflow}{other}"), other
+    assert not signer.match(
+        "https://github.com/owner/repoXname/.github/workflows/release.yml@refs/heads/main"
+    )
+    deploy_job = workflows()["deploy"]["jobs"]["deploy"]
+    assert deploy_job["env"]["DEFAULT_BRANCH"] == "${{ github.event.repository.default_branch }}"
+
+
 def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
     jobs = workflows()["deploy"]["jobs"]
     skipped, deploy = jobs["no-target"], jobs["deploy"]
