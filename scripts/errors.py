@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     BUILD_FAILED = 7
     REGISTRY_ERROR = 8  # the registry answered, but not as the distribution API says
     NOT_REPRODUCED = 9  # verify: the registry's release is not what this checkout builds
+    ACCESS_DENIED = 10  # the registry refused these credentials (or none): HTTP 401/403
 
 
 class ImageError(Exception):
@@ -51,3 +52,7 @@ class RegistryError(ImageError):
 
 class NotReproduced(ImageError):
     exit_code = ExitCode.NOT_REPRODUCED
+
+
+class AccessDenied(ImageError):
+    exit_code = ExitCode.ACCESS_DENIED

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from scripts.errors import BadInput, NotFound, RegistryError, RegistryUnreachable
+from scripts.errors import AccessDenied, BadInput, NotFound, RegistryError, RegistryUnreachable
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -167,11 +167,14 @@ class RegistryClient:
             self._tokens[challenge] = token
             response = self._send(url, {**(headers or {}), "Authorization": f"Bearer {token}"})
         if response.status_code in (401, 403):
-            who = "anonymously" if self._credentials is None else "with REGISTRY_USERNAME/REGISTRY_PASSWORD"
-            raise RegistryError(
-                f"registry {self.registry} refused access {who} (HTTP {response.status_code})"
+            raise AccessDenied(
+                f"registry {self.registry} refused access {self._who} (HTTP {response.status_code})"
             )
         return response
+
+    @property
+    def _who(self) -> str:
+        return "anonymously" if self._credentials is None else "with REGISTRY_USERNAME/REGISTRY_PASSWORD"
 
     def _token(self, challenge: str) -> str:
         """The distribution token flow: ask the challenge's realm for a token for its service and scope."""
@@ -180,6 +183,11 @@ class RegistryClient:
             raise RegistryError(f"registry {self.registry} sent an unusable challenge: {challenge}")
         query = urlencode({key: fields[key] for key in ("service", "scope") if key in fields})
         response = self._send(f"{fields['realm']}?{query}", {}, auth=self._credentials)
+        # GHCR answers so for a package that does not exist yet as for one the token may not read.
+        if response.status_code in (401, 403):
+            raise AccessDenied(
+                f"registry {self.registry} gave no token {self._who} (HTTP {response.status_code})"
+            )
         body = self._json(response, f"token from {fields['realm']}") if response.status_code == 200 else {}
         token = body.get("token") or body.get("access_token")
         if not token:
