@@ -15,6 +15,10 @@ from scripts.errors import ExitCode
 
 # What goes into the released images: changing any of it without a bump would ship under an old version.
 RELEASED_PATHS = ("ml/", "Dockerfile.serve", "Dockerfile.train", "pipeline.toml", "pyproject.toml")
+# Dependabot's pull requests change only these and never bump VERSION: such a change is not a model release;
+# it ships with the next release that bumps VERSION.
+DEPENDENCY_MANIFESTS = ("pyproject.toml",)
+DEPENDABOT = "dependabot[bot]"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         "check-bump", help="VERSION must be above a base ref's when released files changed, never below it"
     )
     check.add_argument("--base", required=True, help="git ref of the base branch, e.g. origin/main")
+    check.add_argument("--author", default="", help="the pull request's author (its login)")
     args = parser.parse_args(argv)
     try:
         current = read_version(args.file)
@@ -35,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{current} (model version {current.model_version})")
             return ExitCode.OK
         if args.command == "check-bump":
-            return _check_bump(current, args.base, args.file)
+            return _check_bump(current, args.base, args.file, args.author)
         # Re-parsed so the range check applies: patch 999 + 1 no longer maps to a model version.
         following = SemVer.parse(str(current.bump(args.part)))
         args.file.write_text(f"{following}\n", encoding="utf-8")
@@ -46,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     return ExitCode.OK
 
 
-def _check_bump(current: SemVer, base: str, path: Path) -> int:
+def _check_bump(current: SemVer, base: str, path: Path, author: str) -> int:
     """Higher: merging releases it. Equal: merging releases nothing, which is refused when the change touches
-    what the images are built from. Lower, or same precedence but different: refused."""
+    what the images are built from, unless it is Dependabot's update of the dependency manifests alone.
+    Lower, or same precedence but different: refused."""
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
@@ -69,6 +75,12 @@ def _check_bump(current: SemVer, base: str, path: Path) -> int:
             raise VersionError(f"cannot diff against {base} (no merge base? fetch with fetch-depth: 0)")
         changed = diff.stdout.split()
         released = [name for name in changed if name.startswith(RELEASED_PATHS)]
+        if released and author == DEPENDABOT and all(name in DEPENDENCY_MANIFESTS for name in released):
+            print(
+                f"{', '.join(released)} changed by {DEPENDABOT} without a VERSION bump: a dependency update, "
+                f"not a release; it ships with the next release (make bump PART=... in its own pull request)"
+            )
+            return ExitCode.OK
         if released:
             raise VersionError(
                 f"{released[0]} changed but VERSION {current} is not above {base}'s: bump it (make bump PART=...)"

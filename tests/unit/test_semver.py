@@ -165,11 +165,15 @@ def test_check_bump_refuses_an_unknown_base(tmp_path: Path, monkeypatch: pytest.
 
 
 @pytest.mark.parametrize(
-    ("changed", "code", "says"),
+    ("changed", "author", "code", "says"),
     [
-        ("ml/model.py", ExitCode.BAD_INPUT, "ml/model.py changed but VERSION 0.1.0 is not above main's"),
-        ("Dockerfile.serve", ExitCode.BAD_INPUT, "Dockerfile.serve changed"),
-        ("README.md", ExitCode.OK, "releases nothing"),
+        ("ml/model.py", "", ExitCode.BAD_INPUT, "ml/model.py changed but VERSION 0.1.0 is not above main's"),
+        ("Dockerfile.serve", "", ExitCode.BAD_INPUT, "Dockerfile.serve changed"),
+        ("README.md", "", ExitCode.OK, "releases nothing"),
+        ("pyproject.toml", "someone", ExitCode.BAD_INPUT, "pyproject.toml changed but VERSION"),
+        # Dependabot never bumps VERSION: its dependency update passes, and says it is not a release.
+        ("pyproject.toml", "dependabot[bot]", ExitCode.OK, "a dependency update, not a release"),
+        ("ml/model.py", "dependabot[bot]", ExitCode.BAD_INPUT, "ml/model.py changed but VERSION"),
     ],
 )
 def test_check_bump_requires_a_bump_when_released_files_change(
@@ -177,6 +181,7 @@ def test_check_bump_requires_a_bump_when_released_files_change(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     changed: str,
+    author: str,
     code: ExitCode,
     says: str,
 ) -> None:
@@ -191,6 +196,6 @@ def test_check_bump_requires_a_bump_when_released_files_change(
     _git(tmp_path, "add", changed)
     _git(tmp_path, *commit, "change")
     monkeypatch.chdir(tmp_path)
-    assert version_cli.main(["check-bump", "--base", "main"]) == code
+    assert version_cli.main(["check-bump", "--base", "main", "--author", author]) == code
     captured = capsys.readouterr()
     assert says in captured.out + captured.err
