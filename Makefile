@@ -74,8 +74,8 @@ platform-down: ## Stop the local registry (dockerd keeps running)
 	bash scripts/platform.sh down
 
 .PHONY: bases
-bases: $(PY) ## Base images: official when pullable, else Debian stand-ins (FORCE=1 rebuilds)
-	PYTHON=$(abspath $(PY)) bash scripts/bases.sh
+bases: $(PY) ## Base images: official (as pinned) when pullable, else Debian stand-ins (FORCE=1 rebuilds)
+	PYTHON=$(abspath $(PY)) OFFICIAL_NGINX=$(OFFICIAL_PROXY_IMAGE) bash scripts/bases.sh
 
 .PHONY: bump
 bump: $(PY) ## Bump VERSION: make bump PART=major|minor|patch
@@ -176,7 +176,16 @@ lint-workflows: $(PY) ## zizmor (offline, default persona) + JSON schemas of the
 # Blue/green deploy on this Docker host (serving/). IMAGE defaults to VERSION's serving image; exit codes:
 # 0 deployed, 3 refused before promotion, 4 reverted after promotion, 5 infrastructure, 2 bad input.
 PROXY_IMAGE ?= local/nginx:standin
+# The official proxy image, pinned: `make bases` tags it as PROXY_IMAGE where Docker Hub answers, and a deploy
+# host gets only it (`make proxy-image`), not the bases a build needs.
+OFFICIAL_PROXY_IMAGE := nginx:1.28.0
 SERVING := $(PY) -m serving --proxy-image $(PROXY_IMAGE)
+
+.PHONY: proxy-image
+proxy-image: ## The proxy image a deploy host needs: PROXY_IMAGE if present, else the pinned official one pulled
+	@docker image inspect $(PROXY_IMAGE) >/dev/null 2>&1 && echo "$(PROXY_IMAGE): present" || \
+	{ docker pull --quiet $(OFFICIAL_PROXY_IMAGE) && docker tag $(OFFICIAL_PROXY_IMAGE) $(PROXY_IMAGE) && \
+	  echo "$(PROXY_IMAGE): tagged from $(OFFICIAL_PROXY_IMAGE)"; }
 
 .PHONY: deploy
 deploy: $(PY) ## Blue/green deploy IMAGE (default: what `make images` built) with smoke test, bake and auto-revert

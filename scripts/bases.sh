@@ -29,12 +29,16 @@ readonly PYTHON_IMAGE=local/python:3.11
 readonly NGINX_IMAGE=local/nginx:standin
 readonly SERVING_IMAGE=local/tensorflow-serving:standin
 
-# Official counterparts; each is used instead of its stand-in when it can be pulled.
+# The pinned default of a Dockerfile's base ARG: what the release builds on, so what CI must test.
+pinned_base() { sed -n "s/^ARG $2=\(.*\)\$/\1/p" "$ROOT/$1" | head -n 1; }
+
+# Official counterparts, pinned as the release pins them; each is used instead of its stand-in when it can be
+# pulled. The proxy's pin is the Makefile's OFFICIAL_PROXY_IMAGE (`make bases` passes it).
 readonly -A OFFICIAL=(
   ["$DEBIAN_IMAGE"]="${OFFICIAL_DEBIAN:-debian:bookworm-slim}"
-  ["$PYTHON_IMAGE"]="${OFFICIAL_PYTHON:-python:3.11-slim}"
-  ["$NGINX_IMAGE"]="${OFFICIAL_NGINX:-nginx:stable}"
-  ["$SERVING_IMAGE"]="${OFFICIAL_TF_SERVING:-tensorflow/serving:latest}"
+  ["$PYTHON_IMAGE"]="$(pinned_base Dockerfile.train PYTHON_BASE)"
+  ["$NGINX_IMAGE"]="${OFFICIAL_NGINX:?OFFICIAL_NGINX, the pinned proxy image, is required (make bases sets it)}"
+  ["$SERVING_IMAGE"]="$(pinned_base Dockerfile.serve TFS_BASE)"
 )
 
 declare -a SUMMARY=()

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from scripts.build import SERVING_DOCKERFILE, TRAINING_DOCKERFILE, default_base
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
 WORKFLOW_NAMES = ("ci", "release", "deploy", "revert")
@@ -319,6 +321,24 @@ def test_only_the_default_branchs_release_workflow_is_a_signer() -> None:
     )
     deploy_job = workflows()["deploy"]["jobs"]["deploy"]
     assert deploy_job["env"]["DEFAULT_BRANCH"] == "${{ github.event.repository.default_branch }}"
+
+
+def test_ci_pulls_the_tf_serving_the_release_ships_and_a_deploy_host_only_the_proxy() -> None:
+    """bases.sh pulled tensorflow/serving:latest and tagged it as the stand-in, which the image build then
+    used: CI tested another TF Serving than the pinned one the release ships. The deploy host ran it too."""
+    script = (ROOT / "scripts" / "bases.sh").read_text(encoding="utf-8")
+    block = script[script.index("readonly DEBIAN_IMAGE") : script.index("declare -a SUMMARY")]
+    shown = 'printf "%s\\n" "${OFFICIAL[$SERVING_IMAGE]}" "${OFFICIAL[$PYTHON_IMAGE]}"'
+    done = subprocess.run(
+        ["bash", "-c", f"set -eu; ROOT={ROOT}; OFFICIAL_NGINX=nginx:pinned\n{block}\n{shown}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == [
+        default_base(ROOT / SERVING_DOCKERFILE, "TFS_BASE"),
+        default_base(ROOT / TRAINING_DOCKERFILE, "PYTHON_BASE"),
+    ]
+    deploy_runs = [step.get("run", "") for step in workflows()["deploy"]["jobs"]["deploy"]["steps"]]
+    assert "make bases" not in deploy_runs and "make proxy-image" in deploy_runs
 
 
 def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
