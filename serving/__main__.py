@@ -6,6 +6,7 @@ Every failure ends in one line on stderr and the exit code naming the outcome (s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ import requests
 
 from ml.config import DEFAULT_PATH, Config, ConfigError, load
 from ml.semver import VersionError, read_version
-from serving import history
+from serving import github, history
 from serving.errors import BadInput, DeployError, ExitCode, InfrastructureError
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
@@ -83,14 +84,20 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
     client = _docker()
     if args.command == "deploy":
         image = args.image or _release_image(config, args.config.parent / "VERSION")
-        outcome = Deployer(client, settings).run(image)
     else:
         proxy = Proxy(client, settings.proxy)
         if proxy.container() is None:
             raise BadInput("nothing was ever deployed on this host: no proxy, no history")
         target = revert_target(history.parse(proxy.read_history()), args.to)
         print(f"revert target: {target.version} ({target.image}, deployed {target.finished_at})", flush=True)
-        outcome = Deployer(client, settings, action="revert").run(image_reference(client, target))
+        image = image_reference(client, target)
+    deployer = Deployer(client, settings, action=args.command)
+    try:
+        outcome = deployer.run(image)
+    except DeployError as exc:
+        github.report(os.environ, args.command, deployer.steps.records, str(exc), exc.exit_code)
+        raise
+    github.report(os.environ, args.command, deployer.steps.records, outcome.message, ExitCode.DEPLOYED)
     print(outcome.message)
     return ExitCode.DEPLOYED
 

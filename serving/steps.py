@@ -5,7 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TextIO
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    number: int
+    name: str
+    verdict: str  # "ok" or "FAILED"
+    seconds: float
+    detail: str
 
 
 class Steps:
@@ -14,6 +24,7 @@ class Steps:
         self.total = total
         self.started = time.monotonic()
         self.durations: dict[str, float] = {}
+        self.records: list[StepRecord] = []  # every finished step, for reports beyond the console
         self._number = 0
         self._detail = ""
 
@@ -40,6 +51,7 @@ class Steps:
             self.durations[name] = round(took, 3)
             elapsed = time.monotonic() - self.started
             detail = f": {self._detail}" if self._detail else ""
+            self.records.append(StepRecord(self._number, name, verdict, took, self._detail))
             self.say(
                 f"[{self._number}/{self.total}] {name}: {verdict} in {took:.2f} s (t+{elapsed:.1f} s){detail}"
             )
