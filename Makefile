@@ -192,8 +192,8 @@ deploy: $(PY) ## Blue/green deploy IMAGE (default: what `make images` built) wit
 	$(SERVING) deploy "$(or $(IMAGE),$$($(call serving_image)))"
 
 .PHONY: revert
-revert: $(PY) ## Put back the previous successful release (or TO=<semver>)
-	$(SERVING) revert $(if $(TO),--to $(TO))
+revert: $(PY) ## Put back the previous successful release (or TO=<semver>); DRY_RUN=1 only says what
+	$(SERVING) revert $(if $(TO),--to $(TO)) $(if $(filter 1 true,$(DRY_RUN)),--dry-run)
 
 .PHONY: smoke
 smoke: $(PY) ## Pre-promotion analysis against the proxy (or REST=url GRPC=host:port) with IMAGE's smoke set

@@ -21,6 +21,7 @@ from serving import github, history
 from serving.errors import BadInput, DeployError, ExitCode, InfrastructureError
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
+from serving.state import read_state
 from serving.status import collect, render_json, render_text
 
 # The project's bases tag the pinned official nginx (or its stand-in) with this name.
@@ -41,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument("image", nargs="?", help="serving image (default: the VERSION file's release)")
     revert = commands.add_parser("revert", help="put back the previous (or a named) successful release")
     revert.add_argument("--to", metavar="VERSION", help="semantic version to put back")
+    revert.add_argument(
+        "--dry-run", action="store_true", help="say what would be put back in place of what; change nothing"
+    )
     for command in (deploy, revert):
         command.add_argument(
             "--bake-seconds", type=float, help="post-promotion bake window (default: config)"
@@ -91,6 +95,11 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
         target = revert_target(history.parse(proxy.read_history()), args.to)
         print(f"revert target: {target.version} ({target.image}, deployed {target.finished_at})", flush=True)
         image = image_reference(client, target)
+        if args.dry_run:
+            serving = read_state(client, proxy).serving
+            active = f"{serving.release.version} in {serving.colour}" if serving else "no active release"
+            print(f"dry run: would put back {target.version} ({image}) in place of {active}; nothing changed")
+            return ExitCode.DEPLOYED
     deployer = Deployer(client, settings, action=args.command)
     try:
         outcome = deployer.run(image)

@@ -18,7 +18,9 @@ def revert_target(entries: list[history.Entry], version: str | None) -> history.
     if version is not None:
         entry = history.last_deployed(entries, version=version)
         if entry is None:
-            raise BadInput(f"version {version} was never deployed successfully on this host")
+            known = sorted({e.version for e in entries if e.result == history.RESULT_DEPLOYED})
+            choices = f"releases that can be put back: {', '.join(known)}" if known else "none was"
+            raise BadInput(f"version {version} was never deployed successfully on this host; {choices}")
         return entry
     deploys = [e for e in entries if e.result == history.RESULT_DEPLOYED and e.action == "deploy"]
     if not deploys:

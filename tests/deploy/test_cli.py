@@ -39,11 +39,13 @@ def _env() -> dict[str, str]:
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def run_cli(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    host: Host, *args: str, environ: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         _command(host, *args),
         cwd=ROOT,
-        env=_env(),
+        env={**_env(), **(environ or {})},
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT_SECONDS,
@@ -55,11 +57,17 @@ def run_cli(host: Host, *args: str) -> subprocess.CompletedProcess[str]:
 def test_revert_twice_is_idempotent(host: Host, releases: Releases) -> None:
     host.deploy(releases["v1"])
     host.deploy(releases["v2"])
+    summary = host.config_path.parent / "job-summary.md"
+    dry = run_cli(host, "revert", "--dry-run")
+    assert dry.returncode == ExitCode.DEPLOYED, dry.stderr
+    assert "dry run: would put back 1.0.0" in dry.stdout and "in place of 1.1.0" in dry.stdout
+    host.assert_serving("v2")
     with host.load() as load:
-        first = run_cli(host, "revert", "--bake-seconds", "2")
+        first = run_cli(host, "revert", "--bake-seconds", "2", environ={"GITHUB_STEP_SUMMARY": str(summary)})
         second = run_cli(host, "revert", "--bake-seconds", "2")
         report = load.stop()
     assert first.returncode == ExitCode.DEPLOYED and "revert target: 1.0.0" in first.stdout
+    assert summary.read_text(encoding="utf-8").startswith("### revert: ✅ done (exit 0)")
     assert second.returncode == ExitCode.DEPLOYED and "already active" in second.stdout
     assert report.failed == 0, report.summary()
     host.assert_serving("v1")

@@ -68,6 +68,11 @@ def test_revert_to_a_named_version() -> None:
         ([], None, "no successful deploy"),
         ([_entry("1.0.0")], None, "no successful release before 1.0.0"),
         ([_entry("1.0.0")], "0.9.0", "0.9.0 was never deployed"),
+        (
+            [_entry("1.0.0"), _entry("1.2.0", history.RESULT_REFUSED), _entry("1.1.0")],
+            "1.2.0",
+            "1.2.0 was never deployed successfully on this host; releases that can be put back: 1.0.0, 1.1.0$",
+        ),
     ],
 )
 def test_revert_without_a_target_is_bad_input(
