@@ -173,7 +173,7 @@ lint-workflows: $(PY) ## zizmor (offline, default persona) + JSON schemas of the
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
-# Blue/green deploy on this Docker host (serving/). IMAGE defaults to VERSION's serving image; exit codes:
+# Blue/green deploy on this Docker host (serving/). IMAGE defaults to what `make images` built; exit codes:
 # 0 deployed, 3 refused before promotion, 4 reverted after promotion, 5 infrastructure, 2 bad input.
 PROXY_IMAGE ?= local/nginx:standin
 # The official proxy image, pinned: `make bases` tags it as PROXY_IMAGE where Docker Hub answers, and a deploy

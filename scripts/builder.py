@@ -4,9 +4,9 @@ Why buildah: Docker 20.10's legacy builder stamps the build time into the image 
 entry, and keeps each copied file's own mtime, so two builds of the same inputs never give the same image.
 `buildah build --timestamp` (Debian's `buildah`; preinstalled on GitHub's Ubuntu runners) sets every time in
 the config, the history and the layers' files to one value, the commit's time, and its OCI config has no
-per-build field (no container ID, no hostname; `--identity-label=false` also leaves out buildah's own
-version, so another buildah release can rebuild the same image). The image ID is the digest of that config, which names every
-layer's content by digest: the same ID is the same image.
+per-build field (no container ID, no hostname; `--identity-label=false` also leaves out buildah's own version,
+so another buildah release can rebuild the same image). The image ID is the digest of that config, which names
+every layer's content by digest: the same ID is the same image.
 
 The Docker engine stays the image store that `make push`, `make deploy` and the tests use: a built image is
 handed to it (docker-daemon transport) only when the engine lacks that ID, so rebuilding a commit that was
@@ -29,10 +29,15 @@ BUILDAH = "buildah"
 _ERROR_LINES = 5
 
 
-def _buildah(*args: str, what: str) -> str:
-    if shutil.which(BUILDAH) is None:
+def _installed(what: str) -> str:
+    found = shutil.which(BUILDAH)
+    if found is None:
         raise BuildFailed(f"{what}: buildah is not installed (`make platform` installs it)")
-    done = subprocess.run([BUILDAH, *args], capture_output=True, text=True, check=False)
+    return found
+
+
+def _buildah(*args: str, what: str) -> str:
+    done = subprocess.run([_installed(what), *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = " | ".join(done.stderr.strip().splitlines()[-_ERROR_LINES:])
         raise BuildFailed(f"{what} failed: {tail or f'buildah exited {done.returncode}'}")
@@ -40,7 +45,10 @@ def _buildah(*args: str, what: str) -> str:
 
 
 def has_image(image_id: str) -> bool:
-    done = subprocess.run([BUILDAH, "inspect", "--type", "image", image_id], capture_output=True, check=False)
+    looked_up = _installed(f"looking up {image_id}")
+    done = subprocess.run(
+        [looked_up, "inspect", "--type", "image", image_id], capture_output=True, check=False
+    )
     return done.returncode == 0
 
 
@@ -91,4 +99,4 @@ def to_engine(client: docker.DockerClient, image_id: str, references: list[str])
 
 def remove(image_id: str) -> None:
     """Drop a built image from buildah's store (its base stays); nothing to do when it is already gone."""
-    subprocess.run([BUILDAH, "rmi", image_id], capture_output=True, check=False)
+    subprocess.run([_installed(f"removing {image_id}"), "rmi", image_id], capture_output=True, check=False)
