@@ -189,7 +189,7 @@ proxy-image: ## The proxy image a deploy host needs: PROXY_IMAGE if present, els
 
 .PHONY: deploy
 deploy: $(PY) ## Blue/green deploy IMAGE (default: what `make images` built) with smoke test, bake and auto-revert
-	$(SERVING) deploy "$(or $(IMAGE),$$($(call serving_image)))"
+	image=$(if $(IMAGE),'$(IMAGE)',$$($(call serving_image))) && $(SERVING) deploy "$$image"
 
 .PHONY: revert
 revert: $(PY) ## Put back the previous successful release (or TO=<semver>); DRY_RUN=1 only says what
@@ -197,8 +197,8 @@ revert: $(PY) ## Put back the previous successful release (or TO=<semver>); DRY_
 
 .PHONY: smoke
 smoke: $(PY) ## Pre-promotion analysis against the proxy (or REST=url GRPC=host:port) with IMAGE's smoke set
-	$(SERVING) smoke $(if $(REST),--rest $(REST)) $(if $(GRPC),--grpc $(GRPC)) \
-	  --image "$(or $(IMAGE),$$($(call serving_image)))"
+	image=$(if $(IMAGE),'$(IMAGE)',$$($(call serving_image))) && \
+	$(SERVING) smoke $(if $(REST),--rest $(REST)) $(if $(GRPC),--grpc $(GRPC)) --image "$$image"
 
 .PHONY: status
 status: $(PY) ## Active colour, release, health and recent deploy history
