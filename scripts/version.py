@@ -8,16 +8,19 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tomllib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ml.semver import SemVer, VersionError, read_version
 from scripts.errors import ExitCode
 
 # What goes into the released images: changing any of it without a bump would ship under an old version.
 RELEASED_PATHS = ("ml/", "Dockerfile.serve", "Dockerfile.train", "pipeline.toml", "pyproject.toml")
-# Dependabot's pull requests change only these and never bump VERSION: such a change is not a model release;
-# it ships with the next release that bumps VERSION.
-DEPENDENCY_MANIFESTS = ("pyproject.toml",)
+# Dependabot never bumps VERSION. Its update of the development tools alone (pyproject.toml's `dev` extra,
+# which no image installs) is not a release; a runtime dependency changes the images, so it needs a bump.
+PYPROJECT = "pyproject.toml"
 DEPENDABOT = "dependabot[bot]"
 
 
@@ -51,9 +54,26 @@ def main(argv: list[str] | None = None) -> int:
     return ExitCode.OK
 
 
+def _only_dev_tools_changed(base: str, git: Callable[..., subprocess.CompletedProcess[str]]) -> bool:
+    """pyproject.toml differs from the base's in the `dev` extra alone."""
+
+    def without_dev(text: str) -> dict[str, Any]:
+        project = tomllib.loads(text)
+        project.get("project", {}).get("optional-dependencies", {}).pop("dev", None)
+        return project
+
+    shown = git("show", f"{base}:{PYPROJECT}")
+    try:
+        return shown.returncode == 0 and without_dev(shown.stdout) == without_dev(
+            Path(PYPROJECT).read_text(encoding="utf-8")
+        )
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+
+
 def _check_bump(current: SemVer, base: str, path: Path, author: str) -> int:
     """Higher: merging releases it. Equal: merging releases nothing, which is refused when the change touches
-    what the images are built from, unless it is Dependabot's update of the dependency manifests alone.
+    what the images are built from, unless it is Dependabot's update of the development tools alone.
     Lower, or same precedence but different: refused."""
 
     def git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -75,10 +95,10 @@ def _check_bump(current: SemVer, base: str, path: Path, author: str) -> int:
             raise VersionError(f"cannot diff against {base} (no merge base? fetch with fetch-depth: 0)")
         changed = diff.stdout.split()
         released = [name for name in changed if name.startswith(RELEASED_PATHS)]
-        if released and author == DEPENDABOT and all(name in DEPENDENCY_MANIFESTS for name in released):
+        if released == [PYPROJECT] and author == DEPENDABOT and _only_dev_tools_changed(base, git):
             print(
-                f"{', '.join(released)} changed by {DEPENDABOT} without a VERSION bump: a dependency update, "
-                f"not a release; it ships with the next release (make bump PART=... in its own pull request)"
+                f"{PYPROJECT}: {DEPENDABOT} updated development tools only (the dev extra, in no image): "
+                "not a release, no VERSION bump needed"
             )
             return ExitCode.OK
         if released:

@@ -170,9 +170,6 @@ def test_check_bump_refuses_an_unknown_base(tmp_path: Path, monkeypatch: pytest.
         ("ml/model.py", "", ExitCode.BAD_INPUT, "ml/model.py changed but VERSION 0.1.0 is not above main's"),
         ("Dockerfile.serve", "", ExitCode.BAD_INPUT, "Dockerfile.serve changed"),
         ("README.md", "", ExitCode.OK, "releases nothing"),
-        ("pyproject.toml", "someone", ExitCode.BAD_INPUT, "pyproject.toml changed but VERSION"),
-        # Dependabot never bumps VERSION: its dependency update passes, and says it is not a release.
-        ("pyproject.toml", "dependabot[bot]", ExitCode.OK, "a dependency update, not a release"),
         ("ml/model.py", "dependabot[bot]", ExitCode.BAD_INPUT, "ml/model.py changed but VERSION"),
     ],
 )
@@ -195,6 +192,57 @@ def test_check_bump_requires_a_bump_when_released_files_change(
     (tmp_path / changed).write_text("changed\n", encoding="utf-8")
     _git(tmp_path, "add", changed)
     _git(tmp_path, *commit, "change")
+    monkeypatch.chdir(tmp_path)
+    assert version_cli.main(["check-bump", "--base", "main", "--author", author]) == code
+    captured = capsys.readouterr()
+    assert says in captured.out + captured.err
+
+
+PYPROJECT = """[project]
+name = "x"
+dependencies = ["tensorflow==2.21.0"]
+
+[project.optional-dependencies]
+dev = ["ruff==0.17.6"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("author", "old", "new", "code", "says"),
+    [
+        # Dependabot never bumps VERSION: its update of the dev extra (in no image) passes, saying why.
+        ("dependabot[bot]", "ruff==0.17.6", "ruff==0.17.7", ExitCode.OK, "development tools only"),
+        # A runtime dependency changes the images: it needs a bump, whoever proposes it.
+        (
+            "dependabot[bot]",
+            "tensorflow==2.21.0",
+            "tensorflow==2.21.1",
+            ExitCode.BAD_INPUT,
+            "pyproject.toml changed",
+        ),
+        ("someone", "ruff==0.17.6", "ruff==0.17.7", ExitCode.BAD_INPUT, "pyproject.toml changed"),
+    ],
+)
+def test_check_bump_lets_dependabot_update_development_tools_only(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    author: str,
+    old: str,
+    new: str,
+    code: ExitCode,
+    says: str,
+) -> None:
+    commit = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m")
+    _git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "VERSION").write_text("0.1.0\n", encoding="utf-8")
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    _git(tmp_path, "add", "VERSION", "pyproject.toml")
+    _git(tmp_path, *commit, "base")
+    _git(tmp_path, "checkout", "-q", "-b", "dependabot/pip/update")
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT.replace(old, new), encoding="utf-8")
+    _git(tmp_path, "add", "pyproject.toml")
+    _git(tmp_path, *commit, "update")
     monkeypatch.chdir(tmp_path)
     assert version_cli.main(["check-bump", "--base", "main", "--author", author]) == code
     captured = capsys.readouterr()
