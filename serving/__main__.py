@@ -97,16 +97,20 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
         image = image_reference(client, target)
         if args.dry_run:
             serving = read_state(client, proxy).serving
-            active = f"{serving.release.version} in {serving.colour}" if serving else "no active release"
-            print(f"dry run: would put back {target.version} ({image}) in place of {active}; nothing changed")
+            if serving is not None and serving.release.image_id == target.image_id:
+                print(
+                    f"dry run: {target.version} is already active in {serving.colour}; a revert changes nothing"
+                )
+            else:
+                active = f"{serving.release.version} in {serving.colour}" if serving else "no active release"
+                print(
+                    f"dry run: would put back {target.version} ({image}) in place of {active}; nothing changed"
+                )
             return ExitCode.DEPLOYED
     deployer = Deployer(client, settings, action=args.command)
-    try:
-        outcome = deployer.run(image)
-    except DeployError as exc:
-        github.report(os.environ, args.command, deployer.steps.records, str(exc), exc.exit_code)
-        raise
-    github.report(os.environ, args.command, deployer.steps.records, outcome.message, ExitCode.DEPLOYED)
+    args.step_records = deployer.steps.records
+    outcome = deployer.run(image)
+    github.report(os.environ, args.command, args.step_records, outcome.message, ExitCode.DEPLOYED)
     print(outcome.message)
     return ExitCode.DEPLOYED
 
@@ -166,20 +170,24 @@ def _status(args: argparse.Namespace, config: Config) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.step_records = []  # a deploy's or revert's steps, filled as they run (for the GitHub report)
     try:
         config = load(args.config)
         handlers = {"deploy": _deploy, "revert": _deploy, "smoke": _smoke, "status": _status}
         return handlers[args.command](args, config)
     except (ConfigError, VersionError) as exc:
-        print(f"serving: {exc}", file=sys.stderr)
-        return ExitCode.BAD_INPUT
+        message, code = str(exc), ExitCode.BAD_INPUT
+        print(f"serving: {message}", file=sys.stderr)
     except DeployError as exc:
-        print(f"serving: {args.command} {exc.exit_code.name.lower()}: {exc}", file=sys.stderr)
-        return exc.exit_code
+        message, code = str(exc), exc.exit_code
+        print(f"serving: {args.command} {code.name.lower()}: {message}", file=sys.stderr)
     except (docker.errors.DockerException, requests.RequestException) as exc:
         # docker-py raises requests' errors too when the engine goes away mid-command.
-        print(f"serving: {args.command} infrastructure: Docker: {exc}", file=sys.stderr)
-        return ExitCode.INFRASTRUCTURE
+        message, code = f"Docker: {exc}", ExitCode.INFRASTRUCTURE
+        print(f"serving: {args.command} infrastructure: {message}", file=sys.stderr)
+    if args.command in ("deploy", "revert"):
+        github.report(os.environ, args.command, args.step_records, message, code)
+    return code
 
 
 if __name__ == "__main__":

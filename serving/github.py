@@ -52,7 +52,7 @@ def report(
     records: Sequence[StepRecord],
     outcome: str,
     code: ExitCode,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> None:
     summary = environ.get("GITHUB_STEP_SUMMARY")
     if summary:
@@ -60,4 +60,8 @@ def report(
             job_summary.write(render_summary(action, records, outcome, code))
     if environ.get("GITHUB_ACTIONS") == "true" and code != ExitCode.DEPLOYED:
         level = "warning" if code == ExitCode.REVERTED else "error"
-        print(f"::{level} title={action} {code.name.lower()}::{_escape(outcome)}", file=out, flush=True)
+        print(
+            f"::{level} title={action} {code.name.lower()}::{_escape(outcome)}",
+            file=out or sys.stdout,
+            flush=True,
+        )

@@ -6,11 +6,15 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
+from serving import __main__ as serving_cli
 from serving import github
 from serving.errors import ExitCode
 from serving.steps import StepRecord, Steps
 
 ACTIONS = {"GITHUB_ACTIONS": "true"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _records() -> list[StepRecord]:
@@ -52,3 +56,19 @@ def test_outside_github_actions_nothing_is_written() -> None:
     out = io.StringIO()
     github.report({}, "deploy", _records(), "refused", ExitCode.REFUSED, out)
     assert out.getvalue() == ""
+
+
+def test_a_deploy_that_fails_before_any_step_still_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A malformed VERSION (or no Docker) fails before the deployer runs: the run still shows why."""
+    config = tmp_path / "pipeline.toml"
+    config.write_text((ROOT / "pipeline.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "VERSION").write_text("banana\n", encoding="utf-8")
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    code = serving_cli.main(["--config", str(config), "deploy"])
+    assert code in (ExitCode.BAD_INPUT, ExitCode.INFRASTRUCTURE)
+    assert summary.read_text(encoding="utf-8").startswith(f"### deploy: ❌ {github._HEADLINES[code][2:]}")
+    assert capsys.readouterr().out.startswith(f"::error title=deploy {code.name.lower()}::")
