@@ -40,6 +40,11 @@ def render_markdown(candidate: dict[str, Any], baseline: dict[str, Any] | None, 
     latency = candidate["metrics"].get("latency_ms")
     if latency:
         lines.append(f"| latency p50 / p99 (ms) | {latency['p50']:.3f} / {latency['p99']:.3f} | | |")
+    if baseline is not None and not baseline["metrics"].get("latency_ms"):
+        lines += [
+            "",
+            "Latency ratio not checked: the baseline card carries no latency (released cards do not).",
+        ]
     lines += ["", "| rule | threshold | observed | result |", "| --- | --- | --- | --- |"]
     lines += [
         f"| {rule.rule} | {rule.threshold} | {rule.observed} | {'pass' if rule.passed else '**fail**'} |"
