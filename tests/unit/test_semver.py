@@ -164,6 +164,22 @@ def test_check_bump_refuses_an_unknown_base(tmp_path: Path, monkeypatch: pytest.
     assert version_cli.main(["check-bump", "--base", "origin/main"]) == ExitCode.BAD_INPUT
 
 
+def _branch_changing(repo: Path, base_files: dict[str, str], changed: dict[str, str]) -> None:
+    """`main` with VERSION 0.1.0 and `base_files`, then a branch whose one commit writes `changed`."""
+    commit = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m")
+    _git(repo, "init", "-q", "-b", "main")
+    for name, text in {"VERSION": "0.1.0\n", **base_files}.items():
+        (repo / name).write_text(text, encoding="utf-8")
+        _git(repo, "add", name)
+    _git(repo, *commit, "base")
+    _git(repo, "checkout", "-q", "-b", "feature")
+    for name, text in changed.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text, encoding="utf-8")
+        _git(repo, "add", name)
+    _git(repo, *commit, "change")
+
+
 @pytest.mark.parametrize(
     ("changed", "author", "code", "says"),
     [
@@ -182,16 +198,7 @@ def test_check_bump_requires_a_bump_when_released_files_change(
     code: ExitCode,
     says: str,
 ) -> None:
-    commit = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m")
-    _git(tmp_path, "init", "-q", "-b", "main")
-    (tmp_path / "VERSION").write_text("0.1.0\n", encoding="utf-8")
-    _git(tmp_path, "add", "VERSION")
-    _git(tmp_path, *commit, "base")
-    _git(tmp_path, "checkout", "-q", "-b", "feature")
-    (tmp_path / changed).parent.mkdir(parents=True, exist_ok=True)
-    (tmp_path / changed).write_text("changed\n", encoding="utf-8")
-    _git(tmp_path, "add", changed)
-    _git(tmp_path, *commit, "change")
+    _branch_changing(tmp_path, {}, {changed: "changed\n"})
     monkeypatch.chdir(tmp_path)
     assert version_cli.main(["check-bump", "--base", "main", "--author", author]) == code
     captured = capsys.readouterr()
@@ -233,16 +240,7 @@ def test_check_bump_lets_dependabot_update_development_tools_only(
     code: ExitCode,
     says: str,
 ) -> None:
-    commit = ("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m")
-    _git(tmp_path, "init", "-q", "-b", "main")
-    (tmp_path / "VERSION").write_text("0.1.0\n", encoding="utf-8")
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
-    _git(tmp_path, "add", "VERSION", "pyproject.toml")
-    _git(tmp_path, *commit, "base")
-    _git(tmp_path, "checkout", "-q", "-b", "dependabot/pip/update")
-    (tmp_path / "pyproject.toml").write_text(PYPROJECT.replace(old, new), encoding="utf-8")
-    _git(tmp_path, "add", "pyproject.toml")
-    _git(tmp_path, *commit, "update")
+    _branch_changing(tmp_path, {"pyproject.toml": PYPROJECT}, {"pyproject.toml": PYPROJECT.replace(old, new)})
     monkeypatch.chdir(tmp_path)
     assert version_cli.main(["check-bump", "--base", "main", "--author", author]) == code
     captured = capsys.readouterr()
