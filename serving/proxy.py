@@ -16,8 +16,9 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
+from serving import deadline
 from serving.archive import single_file_tar
-from serving.errors import InfrastructureError, ProxyConfigRejected
+from serving.errors import DeadlineExceeded, InfrastructureError, ProxyConfigRejected, Transient
 from serving.history import FILE as HISTORY_FILE
 from serving.history import MOUNT_POINT as HISTORY_MOUNT
 from serving.history import volume_name
@@ -70,6 +71,9 @@ exit 1
 """
 # Past nginx's worker_shutdown_timeout (30 s, below), old workers are gone whatever they held.
 DRAIN_TIMEOUT_SECONDS = 35
+# How long a started proxy may take to run steadily; one that is still restarting by then has a cause to report.
+START_TIMEOUT_SECONDS = 20
+_LOG_LINES_ON_FAILURE = 20
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,33 @@ class Proxy:
             created = True
         if container.status != "running":
             container.start()
+        self._wait_running(container, deadline.after(START_TIMEOUT_SECONDS))
         return created
+
+    def _wait_running(self, container: Container, until: float) -> None:
+        """Return once nginx runs and takes an exec; a crash-looping proxy fails with its own log lines."""
+
+        def steady() -> int:
+            container.reload()
+            state = container.attrs["State"]
+            if not state["Running"] or state["Restarting"]:
+                raise Transient(f"{state['Status']}, restarted {container.attrs['RestartCount']} times")
+            return int(container.attrs["RestartCount"])
+
+        def probe() -> bool | None:
+            restarts = steady()
+            try:
+                code, _ = container.exec_run(["true"])
+            except docker.errors.APIError as exc:  # exited between the reload and the exec
+                raise Transient(str(exc)) from exc
+            # An exec can slip into the moment between two restarts of a crash-looping proxy.
+            return True if code == 0 and steady() == restarts else None
+
+        try:
+            deadline.poll(probe, until, f"waiting for {self.settings.container_name} to run")
+        except DeadlineExceeded as exc:
+            logs = container.logs(tail=_LOG_LINES_ON_FAILURE).decode(errors="replace").strip()
+            raise InfrastructureError(f"{exc}; its last log lines:\n{logs or '(none)'}") from exc
 
     def _create(self) -> Container:
         settings = self.settings

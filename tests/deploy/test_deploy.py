@@ -12,8 +12,8 @@ import docker.errors
 import pytest
 
 from serving import history, state
-from serving.errors import AnalysisFailed, DeployError, ModelNotReady, Reverted
-from tests.deploy.harness import Host, Releases
+from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
+from tests.deploy.harness import PROXY_IMAGE, Host, Releases
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -58,6 +58,25 @@ def test_helper_containers_a_killed_deploy_left_are_removed_by_the_next(
     with pytest.raises(docker.errors.NotFound):
         host.client.containers.get(left.id)
     assert host.client.containers.list(all=True, filters={"label": state.HELPER}) == []
+
+
+def test_a_crash_looping_proxy_fails_the_deploy_with_its_own_log_lines(
+    host: Host, releases: Releases
+) -> None:
+    proxy = host.client.containers.run(
+        PROXY_IMAGE,
+        ["sh", "-c", "echo 'nginx: [emerg] broken on purpose' >&2; exit 1"],
+        name=host.settings.proxy.container_name,
+        labels={state.APP: host.model_name},
+        restart_policy={"Name": "unless-stopped"},
+        detach=True,
+    )
+    error = host.deploy_expecting(releases["v1"], InfrastructureError)
+    assert "restarted" in str(error) and "broken on purpose" in str(error), error
+    assert [
+        c.id
+        for c in host.client.containers.list(all=True, filters={"label": state.APP + "=" + host.model_name})
+    ] == [proxy.id]
 
 
 @pytest.mark.parametrize(
