@@ -1,4 +1,4 @@
-"""`python -m scripts.images tags | ref | plan | build | push | verify | inspect | card`: the image steps.
+"""`python -m scripts.images tags | ref | plan | build | push | released | verify | inspect | card`: the image steps.
 
 Tags come from VERSION and git (scripts.tags), images are built by scripts.build, pushed by scripts.push and
 read back from the registry's HTTP API by scripts.registry. `verify` rebuilds the serving image and compares
@@ -22,7 +22,15 @@ import docker.errors
 from ml import config as configuration
 from ml.semver import SemVer, VersionError, read_version
 from scripts import build, builder, push, tags
-from scripts.errors import BadInput, ExitCode, ImageError, NotFound, NotReproduced, RegistryError
+from scripts.errors import (
+    AccessDenied,
+    BadInput,
+    ExitCode,
+    ImageError,
+    NotFound,
+    NotReproduced,
+    RegistryError,
+)
 from scripts.registry import ImageReference, RegistryClient
 
 CARD_LABEL = "ml.model.card"
@@ -80,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     push_cmd = commands.add_parser("push", parents=[common, selection], help="push every tag, print digests")
     push_cmd.add_argument(
         "--force", action="store_true", help="overwrite a release tag that holds another image"
+    )
+    released = commands.add_parser(
+        "released",
+        parents=[common, selection],
+        help="the registry's digest of VERSION's release tag, if a release already pushed it",
+    )
+    released.add_argument(
+        "--github-output", action="store_true", help="also write digest=… (empty if not) to $GITHUB_OUTPUT"
     )
     verify = commands.add_parser(
         "verify",
@@ -250,16 +266,20 @@ def _plan(args: argparse.Namespace) -> int:
             "source-date-epoch": str(plan.timestamp),
         }
         if args.github_output:
-            path = os.environ.get("GITHUB_OUTPUT")
-            if not path:
-                raise BadInput("--github-output needs GITHUB_OUTPUT (set by GitHub Actions)")
-            delimiter = f"EOF_{uuid.uuid4().hex}"
-            with open(path, "a", encoding="utf-8") as output:
-                for key, value in fields.items():
-                    output.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
+            _write_github_output(fields)
         for key, value in fields.items():
             print(f"{key}:" + "".join(f"\n  {line}" for line in value.splitlines()))
     return ExitCode.OK
+
+
+def _write_github_output(fields: dict[str, str]) -> None:
+    path = os.environ.get("GITHUB_OUTPUT")
+    if not path:
+        raise BadInput("--github-output needs GITHUB_OUTPUT (set by GitHub Actions)")
+    delimiter = f"EOF_{uuid.uuid4().hex}"
+    with open(path, "a", encoding="utf-8") as output:
+        for key, value in fields.items():
+            output.write(f"{key}<<{delimiter}\n{value}\n{delimiter}\n")
 
 
 def _registry(args: argparse.Namespace, registry: str) -> RegistryClient:
@@ -284,6 +304,35 @@ def _push(args: argparse.Namespace) -> int:
                 print(f"{repository}:{pushed.tag} {pushed.digest} ({note})")
             if release_tag is not None and not any(pushed.uploaded for pushed in results):
                 print(f"{repository}: {release_tag} already released, same digest: nothing pushed")
+    return ExitCode.OK
+
+
+def _released(args: argparse.Namespace) -> int:
+    """A release tag once pushed is never pushed again: a re-run of a release signs what is there."""
+    if args.github_output and args.only is None:
+        raise BadInput("--github-output describes one image: add --only serving or --only training")
+    release = _release(args)
+    release_tag = tags.release_tag(release.ref)
+    if release_tag is None:
+        raise BadInput(
+            f"{release.ref.branch or 'this checkout'} is not the default branch: it releases nothing"
+        )
+    digest = ""
+    with _registry(args, release.config.images.registry) as registry:
+        for kind in KINDS:
+            if args.only not in (None, kind):
+                continue
+            repository = release.repository(kind)
+            try:
+                digest = registry.digest(repository.split("/", 1)[1], release_tag) or ""
+            except AccessDenied as exc:
+                # GHCR answers so for a package that does not exist yet, which is every first release.
+                print(f"{repository}:{release_tag}: not readable ({exc}): taken as not released yet")
+                continue
+            state = f"already released as {digest}: not pushed again" if digest else "not released yet"
+            print(f"{repository}:{release_tag}: {state}")
+    if args.github_output:
+        _write_github_output({"digest": digest})
     return ExitCode.OK
 
 
@@ -339,6 +388,7 @@ COMMANDS = {
     "plan": _plan,
     "build": _build,
     "push": _push,
+    "released": _released,
     "verify": _verify,
     "inspect": _inspect,
     "card": _card,

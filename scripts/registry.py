@@ -237,6 +237,14 @@ class RegistryClient:
         digest = response.headers.get("Docker-Content-Digest") or reference
         return Manifest(digest=digest, media_type=media_type, body=body, raw_size=len(response.content))
 
+    def digest(self, repository: str, reference: str) -> str | None:
+        """What the tag names as pushed (an index's own digest, as a signature names it), None if absent."""
+        response = self._get(f"/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_ACCEPT})
+        if response.status_code == 404:
+            return None
+        self._json(response, f"manifest of {self.registry}/{repository}:{reference}")
+        return response.headers.get("Docker-Content-Digest") or None
+
     def find_manifest(self, repository: str, reference: str) -> Manifest | None:
         try:
             return self.manifest(repository, reference)

@@ -41,12 +41,15 @@ class Workspace:
     work_dir: Path
     registry: ScratchRegistry
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def command(self, *args: str) -> list[str]:
         common = ["--version-file", str(self.version_file), "--registry", self.registry.address,
                   "--branch", "main", "--default-branch", "main"]  # fmt: skip
         command, *rest = args
+        return [sys.executable, "-m", "scripts.images", command, *common, *rest]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "scripts.images", command, *common, *rest],
+            self.command(*args),
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -170,6 +173,24 @@ def test_pushing_the_same_image_again_changes_nothing(
     assert all(line.endswith("(unchanged)") for line in tag_lines)
     assert [line.split()[:2] for line in tag_lines] == [line.split()[:2] for line in serving_pushed]
     assert summary.endswith(f"{VERSION} already released, same digest: nothing pushed")
+
+
+def test_released_names_the_pushed_digest_for_a_rerun_to_sign_instead_of_pushing(
+    serving_pushed: list[str], workspace: Workspace, tmp_path: Path
+) -> None:
+    output = tmp_path / "github-output"
+    shown = subprocess.run(
+        [*workspace.command("released", "--only", "serving", "--github-output")],
+        cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "GITHUB_OUTPUT": str(output)},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    digest = serving_pushed[0].split()[1]
+    assert f"already released as {digest}: not pushed again" in shown.stdout
+    assert "digest<<" in output.read_text(encoding="utf-8") and f"\n{digest}\n" in output.read_text(
+        encoding="utf-8"
+    )
+    unreleased = workspace.cli("released", "--only", "training")
+    assert unreleased.returncode == 0 and "not released yet" in unreleased.stdout, unreleased.stderr
 
 
 def _rebuild_from_scratch(workspace: Workspace, engine: docker.DockerClient, artifacts: Path) -> str:

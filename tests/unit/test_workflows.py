@@ -228,13 +228,11 @@ def test_pipeline_runs_the_workflow_stages_in_the_same_order() -> None:
     }
     for name, stages in per_workflow.items():
         assert stages == sorted(stages, key=core.index), f"{name}.yml runs {stages}, pipeline order is {core}"
-    # A merged pull request runs exactly the pipeline: release (train … push), then its deploy call.
-    assert per_workflow["release"] == core
+    # A merged pull request runs exactly the pipeline: CI (train … deploy on the runner), then its release call
+    # (images, push) and the release's deploy call.
+    assert per_workflow["ci"] == core
+    assert per_workflow["release"] == ["images", "push", "deploy", "status"]
     assert per_workflow["deploy"] == ["deploy", "status"]
-    chained = in_pipeline_order(
-        [target for name in ("ci", "release", "deploy") for target in per_workflow[name]], core
-    )
-    assert chained == core
 
 
 def test_every_workflow_starts_with_no_permissions_and_grants_per_job() -> None:
@@ -277,8 +275,14 @@ def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
 
 
 def test_ci_cancels_superseded_runs_and_deploys_are_never_cancelled() -> None:
-    assert workflows()["ci"]["concurrency"]["cancel-in-progress"] is True
-    assert workflows()["release"]["concurrency"]["cancel-in-progress"] is False
+    """Only a pull request's newer commit cancels a run. A group holds one running and one pending run, so a
+    shared `release` group dropped the middle one of three quick merges: the default branch's runs (which
+    release) have a group per commit."""
+    concurrency = workflows()["ci"]["concurrency"]
+    assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
+    assert concurrency["group"] == "ci-${{ github.event.pull_request.number || github.sha }}"
+    assert "concurrency" not in workflows()["release"]
+    assert not any("concurrency" in job for job in workflows()["release"]["jobs"].values())
     deploy_job = workflows()["deploy"]["jobs"]["deploy"]
     assert deploy_job["concurrency"]["cancel-in-progress"] is False
     assert deploy_job["environment"] == "production"
@@ -348,6 +352,49 @@ def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
     assert variables == set(re.findall(r"vars\.(\w+)", skipped["if"])) == {"DEPLOY_RUNNER"}
     assert "== ''" in skipped["if"] and "!= ''" in deploy["if"]
     assert "core.notice" in skipped["steps"][0]["with"]["script"]
+
+
+def test_one_ci_run_per_pull_request_commit() -> None:
+    """A push to a same-repository pull request's branch ran all of CI a second time."""
+    triggers = workflows()["ci"]["on"]
+    assert triggers["push"] == {"branches": ["main"]}
+    assert "pull_request" in triggers and "workflow_dispatch" in triggers
+
+
+def test_release_ships_what_ci_gated_once_every_ci_job_passed() -> None:
+    """release.yml ran on any push to main beside CI, without waiting for it, and trained another model."""
+    ci_jobs = workflows()["ci"]["jobs"]
+    release = ci_jobs["release"]
+    assert release["uses"] == "./.github/workflows/release.yml"
+    checks = {
+        name for name, job in ci_jobs.items() if name != "release" and "pull_request" not in job.get("if", "")
+    }
+    assert set(release["needs"]) == checks == {"lint", "unit", "model", "integration"}
+    assert "github.event_name == 'push'" in release["if"] and "default_branch" in release["if"]
+    assert set(workflows()["release"]["on"]) == {"workflow_call"}
+    assert "train" not in stage_targets("release") and "gate-released" not in stage_targets("release")
+    downloads = {
+        step["with"]["name"]
+        for job in workflows()["release"]["jobs"].values()
+        for step in job.get("steps", [])
+        if step.get("uses", "").startswith("actions/download-artifact@")
+    }
+    uploads = {
+        step["with"]["name"]
+        for step in ci_jobs["model"]["steps"]
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    }
+    assert downloads == uploads == {"model", "report"}
+
+
+def test_a_rerun_of_a_release_signs_what_it_pushed_and_never_pushes_over_it() -> None:
+    steps = {step.get("id", ""): step for step in workflows()["release"]["jobs"]["images"]["steps"]}
+    assert run_words(steps["released"])[1:4] == ["-m", "scripts.images", "released"]
+    assert steps["build"]["if"] == "steps.released.outputs.digest == ''"
+    signer = next(step for step in steps.values() if "make sign" in step.get("run", ""))
+    assert signer["env"]["IMAGE"].endswith(
+        "@${{ steps.build.outputs.digest || steps.released.outputs.digest }}"
+    )
 
 
 def test_release_tags_images_with_the_table_scripts_tags_follows() -> None:
