@@ -16,49 +16,52 @@ ARTIFACTS ?= artifacts
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-$(PY): pyproject.toml
+# A stamp, not $(PY): that is a symlink, and make reads its time from the interpreter it points to (older
+# than any checkout, so the venv was rebuilt every time; `touch` on it re-dated the system's Python).
+VENV_READY := $(VENV)/.installed
+$(VENV_READY): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	$(PY) -m pip check
-	touch $(PY)
+	touch $@
 
 .PHONY: setup
-setup: $(PY) ## Create .venv with the pinned dependencies
+setup: $(VENV_READY) ## Create .venv with the pinned dependencies
 
 .PHONY: lint
-lint: $(PY) ## ruff + mypy + hadolint on both Dockerfiles
+lint: $(VENV_READY) ## ruff + mypy + hadolint on both Dockerfiles
 	$(VENV)/bin/ruff check ml serving scripts tests
 	$(VENV)/bin/ruff format --check ml serving scripts tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile.train Dockerfile.serve
 
 .PHONY: test
-test: $(PY) ## Run every test (unit, integration, Docker, registry)
+test: $(VENV_READY) ## Run every test (unit, integration, Docker, registry)
 	$(VENV)/bin/pytest
 
 .PHONY: test-unit
-test-unit: $(PY) ## Unit tests only: no Docker, no training
+test-unit: $(VENV_READY) ## Unit tests only: no Docker, no training
 	$(VENV)/bin/pytest -m "not slow and not docker and not registry"
 
 .PHONY: test-contract
-test-contract: $(PY) ## TF Serving contract suite (stand-in by default; TFS_IMAGE=tensorflow/serving:<tag> for the real one)
+test-contract: $(VENV_READY) ## TF Serving contract suite (stand-in by default; TFS_IMAGE=tensorflow/serving:<tag> for the real one)
 	$(VENV)/bin/pytest tests/contract
 
 .PHONY: train
-train: $(PY) ## Train, evaluate and export the model into artifacts/
+train: $(VENV_READY) ## Train, evaluate and export the model into artifacts/
 	$(PY) -m ml train --artifacts $(ARTIFACTS)
 
 .PHONY: evaluate
-evaluate: $(PY) ## Re-evaluate the exported model and print its metrics
+evaluate: $(VENV_READY) ## Re-evaluate the exported model and print its metrics
 	$(PY) -m ml evaluate --artifacts $(ARTIFACTS)
 
 .PHONY: gate
-gate: $(PY) ## Gate the candidate card against thresholds and BASELINE (path or URL)
+gate: $(VENV_READY) ## Gate the candidate card against thresholds and BASELINE (path or URL)
 	$(PY) -m ml gate --artifacts $(ARTIFACTS) $(if $(BASELINE),--baseline $(BASELINE))
 
 .PHONY: bench
-bench: $(PY) ## Benchmarks: prints measured figures side by side
+bench: $(VENV_READY) ## Benchmarks: prints measured figures side by side
 	$(PY) -m tests.bench
 
 .PHONY: clean
@@ -74,31 +77,31 @@ platform-down: ## Stop the local registry (dockerd keeps running)
 	bash scripts/platform.sh down
 
 .PHONY: bases
-bases: $(PY) ## Base images: official (as pinned) when pullable, else Debian stand-ins (FORCE=1 rebuilds)
+bases: $(VENV_READY) ## Base images: official (as pinned) when pullable, else Debian stand-ins (FORCE=1 rebuilds)
 	PYTHON=$(abspath $(PY)) OFFICIAL_NGINX=$(OFFICIAL_PROXY_IMAGE) bash scripts/bases.sh
 
 .PHONY: bump
-bump: $(PY) ## Bump VERSION: make bump PART=major|minor|patch
+bump: $(VENV_READY) ## Bump VERSION: make bump PART=major|minor|patch
 	$(PY) -m scripts.version bump $(PART)
 
 .PHONY: images
-images: $(PY) ## Build serving + training images, tagged from VERSION + git (TFS_BASE/PYTHON_BASE override bases)
+images: $(VENV_READY) ## Build serving + training images, tagged from VERSION + git (TFS_BASE/PYTHON_BASE override bases)
 	$(PY) -m scripts.images build --registry $(REGISTRY) --artifacts $(ARTIFACTS) \
 	  $(if $(TFS_BASE),--serving-base $(TFS_BASE)) $(if $(PYTHON_BASE),--training-base $(PYTHON_BASE))
 
 .PHONY: push
-push: $(PY) ## Push every tag to REGISTRY, release tag first; OVERWRITE=1 replaces an existing release
+push: $(VENV_READY) ## Push every tag to REGISTRY, release tag first; OVERWRITE=1 replaces an existing release
 	$(PY) -m scripts.images push --registry $(REGISTRY) $(if $(OVERWRITE),--force)
 
 .PHONY: verify-release
 VERIFY_ARTIFACTS := .work/verify/artifacts
-verify-release: $(PY) ## Retrain and rebuild this commit's serving image, compare it with REGISTRY's (VERSION=x.y.z)
+verify-release: $(VENV_READY) ## Retrain and rebuild this commit's serving image, compare it with REGISTRY's (VERSION=x.y.z)
 	$(PY) -m ml train --artifacts $(VERIFY_ARTIFACTS)
 	$(PY) -m scripts.images verify --registry $(REGISTRY) --artifacts $(VERIFY_ARTIFACTS) \
 	  $(if $(VERSION),--expect-version $(VERSION))
 
 .PHONY: inspect
-inspect: $(PY) ## Tags and labels of both images, read from the registry's HTTP API
+inspect: $(VENV_READY) ## Tags and labels of both images, read from the registry's HTTP API
 	$(PY) -m scripts.images inspect --registry $(REGISTRY)
 
 # --- CI/CD: .github/workflows/ call the targets below (and those above) in the order `pipeline` runs them ---
@@ -120,7 +123,7 @@ DEFAULT_BRANCH ?= main
 SIGNER_IDENTITY = ^https://github\.com/$(subst .,\.,$(GITHUB_REPOSITORY))/\.github/workflows/release\.yml@refs/heads/$(subst .,\.,$(DEFAULT_BRANCH))$$
 
 .PHONY: gate-released
-gate-released: $(PY) ## Gate against the card of REGISTRY's `latest` serving image (thresholds only if none)
+gate-released: $(VENV_READY) ## Gate against the card of REGISTRY's `latest` serving image (thresholds only if none)
 	@mkdir -p $(dir $(RELEASED_CARD)) && rm -f $(RELEASED_CARD)
 	@latest=$$($(call serving_image,latest)); status=0; \
 	$(PY) -m scripts.images card "$$latest" >$(RELEASED_CARD).part || status=$$?; \
@@ -146,7 +149,7 @@ github-release: ## Tag vVERSION at GITHUB_SHA and publish a GitHub Release with 
 
 .PHONY: deploy-release
 # The digest is pinned before verifying and deployed as verified: a tag could move, or name a local image.
-deploy-release: $(PY) ## Check VERSION's image under REGISTRY was signed by this repository's release.yml, deploy it
+deploy-release: $(VENV_READY) ## Check VERSION's image under REGISTRY was signed by this repository's release.yml, deploy it
 	$(if $(GITHUB_REPOSITORY),,$(error GITHUB_REPOSITORY=OWNER/NAME, the repository that signs releases, is required))
 	@release=$$($(call serving_image,$(RELEASE_VERSION))) && docker pull --quiet "$$release" >/dev/null && \
 	pinned=$$(docker image inspect --format '{{range .RepoDigests}}{{println .}}{{end}}' "$$release" \
@@ -168,7 +171,7 @@ pipeline: ## CI/CD on this machine: platform, bases, train, gate, images, push, 
 	$(MAKE) --no-print-directory status
 
 .PHONY: lint-workflows
-lint-workflows: $(PY) ## zizmor (offline, default persona) + JSON schemas of the workflows and dependabot.yml
+lint-workflows: $(VENV_READY) ## zizmor (offline, default persona) + JSON schemas of the workflows and dependabot.yml
 	$(VENV)/bin/zizmor --offline --no-progress .github/
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
@@ -188,18 +191,18 @@ proxy-image: ## The proxy image a deploy host needs: PROXY_IMAGE if present, els
 	  echo "$(PROXY_IMAGE): tagged from $(OFFICIAL_PROXY_IMAGE)"; }
 
 .PHONY: deploy
-deploy: $(PY) ## Blue/green deploy IMAGE (default: what `make images` built) with smoke test, bake and auto-revert
+deploy: $(VENV_READY) ## Blue/green deploy IMAGE (default: what `make images` built) with smoke test, bake and auto-revert
 	image=$(if $(IMAGE),'$(IMAGE)',$$($(call serving_image))) && $(SERVING) deploy "$$image"
 
 .PHONY: revert
-revert: $(PY) ## Put back the previous successful release (or TO=<semver>); DRY_RUN=1 only says what
+revert: $(VENV_READY) ## Put back the previous successful release (or TO=<semver>); DRY_RUN=1 only says what
 	$(SERVING) revert $(if $(TO),--to $(TO)) $(if $(filter 1 true,$(DRY_RUN)),--dry-run)
 
 .PHONY: smoke
-smoke: $(PY) ## Pre-promotion analysis against the proxy (or REST=url GRPC=host:port) with IMAGE's smoke set
+smoke: $(VENV_READY) ## Pre-promotion analysis against the proxy (or REST=url GRPC=host:port) with IMAGE's smoke set
 	image=$(if $(IMAGE),'$(IMAGE)',$$($(call serving_image))) && \
 	$(SERVING) smoke $(if $(REST),--rest $(REST)) $(if $(GRPC),--grpc $(GRPC)) --image "$$image"
 
 .PHONY: status
-status: $(PY) ## Active colour, release, health and recent deploy history
+status: $(VENV_READY) ## Active colour, release, health and recent deploy history
 	$(SERVING) status

@@ -32,3 +32,19 @@ def test_the_package_version_is_not_read_from_the_model_version() -> None:
     assert "version" not in project["project"].get("dynamic", [])
     assert "dynamic" not in project.get("tool", {}).get("setuptools", {})
     assert project["project"]["version"]
+
+
+def test_an_installed_venv_is_up_to_date_though_its_python_is_a_symlink_to_an_older_file(
+    tmp_path: Path,
+) -> None:
+    """make dates a symlink by the file it points to: the interpreter, older than any checkout. With the venv's
+    python as the target, every job of a runner that provides the venv reinstalled it."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to("/usr/bin/python3")
+    (venv / ".installed").touch()
+    done = subprocess.run(
+        ["make", "-q", "--no-print-directory", "setup", f"VENV={venv}"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, "make would rebuild a venv that is newer than pyproject.toml"
