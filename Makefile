@@ -170,6 +170,12 @@ pipeline: ## CI/CD on this machine: platform, bases, train, gate, images, push, 
 	$(MAKE) --no-print-directory deploy
 	$(MAKE) --no-print-directory status
 
+.PHONY: act
+act: $(VENV_READY) ## The workflows under act, event by event, one row per job (ACTIONS=snapshots folder or .tar.xz, EVENTS=…)
+	$(MAKE) --no-print-directory platform
+	$(MAKE) --no-print-directory bases
+	$(PY) -m scripts.act $(if $(ACTIONS),--actions '$(ACTIONS)') $(if $(EVENTS),--events '$(EVENTS)')
+
 .PHONY: lint-workflows
 lint-workflows: $(VENV_READY) ## zizmor (offline, default persona) + JSON schemas of the workflows and dependabot.yml
 	$(VENV)/bin/zizmor --offline --no-progress .github/

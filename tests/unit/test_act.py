@@ -1,0 +1,36 @@
+"""The local workflow runner's offline parts: which actions the workflows pin, and a missing snapshot named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scripts import act
+from scripts.errors import BadInput
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_pinned_action_is_found_with_the_workflow_that_pins_it() -> None:
+    pins = act.pinned_actions(ROOT / act.WORKFLOWS)
+    text = "".join(path.read_text(encoding="utf-8") for path in (ROOT / act.WORKFLOWS).glob("*.yml"))
+    assert pins and all(pin.split("@")[1] in text for pin in pins)
+    assert "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1" in pins
+    assert {pin.split("@")[0] for pin in pins} >= {"docker/metadata-action", "docker/build-push-action"}
+
+
+def test_a_pin_without_its_snapshot_is_named(tmp_path: Path) -> None:
+    pins = {"actions/checkout@" + "a" * 40: "ci.yml", "actions/setup-python@" + "b" * 40: "ci.yml"}
+    (tmp_path / "actions" / f"checkout@{'a' * 40}").mkdir(parents=True)
+    with pytest.raises(
+        BadInput, match=r"no snapshot .* of: actions/setup-python@b{40} \(pinned in ci.yml\)$"
+    ):
+        act.snapshot_folders(tmp_path, pins, tmp_path / "work")
+
+
+def test_every_event_names_jobs_its_workflow_has() -> None:
+    for event in act.EVENTS:
+        jobs = yaml.safe_load((ROOT / act.WORKFLOWS / event.workflow).read_text(encoding="utf-8"))["jobs"]
+        assert set(event.jobs) <= set(jobs), event.name
