@@ -1,4 +1,4 @@
-"""`python -m scripts.version show | bump PART | check-bump --base REF`: read, bump or check VERSION.
+"""`python -m scripts.version show | bump PART | check-bump --base REF | released`: read, bump or check VERSION.
 
 Uses the standard library only: CI runs `check-bump` before any dependency is installed.
 """
@@ -6,6 +6,7 @@ Uses the standard library only: CI runs `check-bump` before any dependency is in
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tomllib
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     check.add_argument("--base", required=True, help="git ref of the base branch, e.g. origin/main")
     check.add_argument("--author", default="", help="the pull request's author (its login)")
+    released = commands.add_parser(
+        "released", help="whether tag vVERSION exists (the checkout needs the tags: fetch-depth: 0)"
+    )
+    released.add_argument(
+        "--github-output", action="store_true", help="also write version=… and released=true|false"
+    )
     args = parser.parse_args(argv)
     try:
         current = read_version(args.file)
@@ -44,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             return ExitCode.OK
         if args.command == "check-bump":
             return _check_bump(current, args.base, args.file, args.author)
+        if args.command == "released":
+            return _released(current, args.github_output)
         # Re-parsed so the range check applies: patch 999 + 1 no longer maps to a model version.
         following = SemVer.parse(str(current.bump(args.part)))
         args.file.write_text(f"{following}\n", encoding="utf-8")
@@ -69,6 +78,24 @@ def _only_dev_tools_changed(base: str, git: Callable[..., subprocess.CompletedPr
         )
     except (OSError, tomllib.TOMLDecodeError):
         return False
+
+
+def _released(current: SemVer, github_output: bool) -> int:
+    """A release is marked by its git tag, so a push that did not bump VERSION publishes nothing; read from the
+    checkout's tags, it needs no API and answers the same on GitHub and in a local run."""
+    tag = f"v{current}"
+    found = subprocess.run(["git", "tag", "--list", tag], capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        raise VersionError(f"cannot list git tags: {found.stderr.strip()}")
+    released = found.stdout.strip() == tag
+    if released:
+        print(f"::notice::{tag} is already released: nothing to publish. Bump VERSION to release.")
+    else:
+        print(f"{tag} is not released yet: releasing it")
+    if github_output:
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:
+            output.write(f"version={current}\nreleased={str(released).lower()}\n")
+    return ExitCode.OK
 
 
 def _check_bump(current: SemVer, base: str, path: Path, author: str) -> int:

@@ -245,3 +245,23 @@ def test_check_bump_lets_dependabot_update_development_tools_only(
     assert version_cli.main(["check-bump", "--base", "main", "--author", author]) == code
     captured = capsys.readouterr()
     assert says in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("tags", "released"), [((), "false"), (("v0.1.0",), "true"), (("v0.1.0-rc.1",), "false")]
+)
+def test_released_reads_the_checkouts_tags_without_githubs_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tags: tuple[str, ...], released: str
+) -> None:
+    """The release's check asked GitHub's API for the tag; the checkout's own tags answer the same anywhere."""
+    _git(tmp_path, "init", "-q", "-b", "main")
+    (tmp_path / "VERSION").write_text("0.1.0\n", encoding="utf-8")
+    _git(tmp_path, "add", "VERSION")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    for tag in tags:
+        _git(tmp_path, "tag", tag)
+    output = tmp_path / "github-output"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    assert version_cli.main(["released", "--github-output"]) == ExitCode.OK
+    assert output.read_text(encoding="utf-8") == f"version=0.1.0\nreleased={released}\n"
