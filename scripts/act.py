@@ -65,8 +65,7 @@ class ActFailed(ImageError):
 class Event:
     name: str
     trigger: str  # act's event name
-    workflow: str
-    jobs: tuple[str, ...]
+    jobs: tuple[str, ...]  # WORKFLOW/JOB; a reusable workflow's jobs run as its caller would call them
     prepare: Callable[[Path], dict[str, object]]  # sets the scratch clone up, returns the event payload
     secrets: tuple[str, ...] = ()  # names given a placeholder value: a fork's run gets none
 
@@ -148,12 +147,36 @@ def _dev_tool_bump(text: str) -> str:
     return bumped
 
 
+def _push_to_main(repo: Path, *, bump: bool) -> dict[str, object]:
+    """A merge on main: with a VERSION bump (a release), or without one (VERSION's tag exists already)."""
+    if bump:
+        _commit(repo, "VERSION", _next_minor, "Release the next minor version", "octocat")
+    else:
+        _git(repo, "tag", f"v{(repo / 'VERSION').read_text(encoding='utf-8').strip()}")
+    owner, name = REPOSITORY.split("/")
+    return {
+        "ref": "refs/heads/main",
+        "after": _git(repo, "rev-parse", "HEAD"),
+        "repository": {
+            "full_name": REPOSITORY,
+            "name": name,
+            "owner": {"login": owner},
+            "default_branch": "main",
+        },
+        "head_commit": {"id": _git(repo, "rev-parse", "HEAD")},
+    }
+
+
+def _next_minor(text: str) -> str:
+    major, minor, _ = text.strip().split("-")[0].split(".")
+    return f"{major}.{int(minor) + 1}.0\n"
+
+
 EVENTS = (
     Event(
         "pull request",
         "pull_request",
-        "ci.yml",
-        ("version-bump", "lint", "unit", "model"),
+        ("ci/version-bump", "ci/lint", "ci/unit", "ci/model"),
         lambda repo: _pull_request(
             repo,
             number=1,
@@ -168,8 +191,7 @@ EVENTS = (
     Event(
         "pull request from a fork",
         "pull_request",
-        "ci.yml",
-        ("version-bump", "lint", "unit", "model"),
+        ("ci/version-bump", "ci/lint", "ci/unit", "ci/model"),
         lambda repo: _pull_request(
             repo,
             number=2,
@@ -183,8 +205,7 @@ EVENTS = (
     Event(
         "Dependabot pull request (pip)",
         "pull_request",
-        "ci.yml",
-        ("version-bump",),
+        ("ci/version-bump",),
         lambda repo: _pull_request(
             repo,
             number=3,
@@ -196,7 +217,30 @@ EVENTS = (
         ),
         secrets=("GITHUB_TOKEN",),
     ),
+    Event(
+        "push to main (VERSION bumped)",
+        "push",
+        ("ci/lint", "ci/unit", "ci/model", "release/check"),
+        lambda repo: _push_to_main(repo, bump=True),
+        secrets=("GITHUB_TOKEN",),
+    ),
+    Event(
+        "push to main (already released)",
+        "push",
+        ("ci/model", "release/check"),
+        lambda repo: _push_to_main(repo, bump=False),
+        secrets=("GITHUB_TOKEN",),
+    ),
 )
+
+
+def _trigger(event: Event, workflow: str) -> str:
+    """The event a job's workflow runs on: its own, or `workflow_call` for one only ever called."""
+    text = (WORKFLOWS / f"{workflow}.yml").read_text(encoding="utf-8")
+    on = text[text.index("\non:") :].split("\npermissions:")[0]
+    return (
+        "workflow_call" if re.findall(r"^  (\w+):", on, re.MULTILINE) == ["workflow_call"] else event.trigger
+    )
 
 
 def pinned_actions(workflows: Path) -> dict[str, str]:
@@ -325,11 +369,11 @@ def _fresh_clone(root: Path, scratch: Path) -> None:
     _git(scratch, "update-ref", "refs/remotes/origin/main", "main")
 
 
-def act_command(act: Path, event: Event, job: str, payload: Path, snapshots: dict[str, Path], venv: Path,
+def act_command(act: Path, event: Event, workflow: str, job: str, payload: Path, snapshots: dict[str, Path], venv: Path,
                 scratch: Path, work: Path) -> list[str]:  # fmt: skip
     command = [
-        str(act), event.trigger, "--eventpath", str(payload), "--workflows", str(WORKFLOWS / event.workflow),
-        "--job", job, "--directory", str(scratch),
+        str(act), _trigger(event, workflow), "--eventpath", str(payload),
+        "--workflows", str(WORKFLOWS / f"{workflow}.yml"), "--job", job, "--directory", str(scratch),
         "--platform", f"ubuntu-latest={RUNNER_IMAGE}", "--pull=false",
         "--artifact-server-path", str((work / "artifacts").resolve()), "--artifact-server-addr", "127.0.0.1",
         "--cache-server-addr", "127.0.0.1", "--cache-server-path", str((work / "cache").resolve()),
@@ -355,20 +399,21 @@ def run_event(
     # The copy act makes keeps file times: the venv, built earlier, must be newer than this clone's files.
     os.utime(venv / ".installed")
     rows = []
-    for job in event.jobs:
-        slug = re.sub(r"[^a-z0-9]+", "-", f"{event.name}-{job}".lower()).strip("-")
+    for entry in event.jobs:
+        workflow, job = entry.split("/")
+        slug = re.sub(r"[^a-z0-9]+", "-", f"{event.name}-{entry}".lower()).strip("-")
         log = LOGS / f"act-{slug}.log"
         started = time.monotonic()
         with log.open("w", encoding="utf-8") as output:
             try:
                 done = subprocess.run(
-                    act_command(act, event, job, payload_file.resolve(), snapshots, venv, scratch, work),
+                    act_command(act, event, workflow, job, payload_file.resolve(), snapshots, venv, scratch, work),
                     stdout=output, stderr=subprocess.STDOUT, check=False, timeout=JOB_TIMEOUT_SECONDS,
                 )  # fmt: skip
                 passed = done.returncode == 0
             except subprocess.TimeoutExpired:
                 passed = False
-        row = Row(event.name, job, passed, time.monotonic() - started, log)
+        row = Row(event.name, entry, passed, time.monotonic() - started, log)
         print(f"  {row.event:<32} {row.job:<14} {'passed' if passed else 'FAILED':<7} {row.seconds:6.1f} s  {log}",
               flush=True)  # fmt: skip
         rows.append(row)
@@ -387,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.list:
         for event in EVENTS:
-            print(f"{event.name}: {event.trigger} → {event.workflow} jobs {', '.join(event.jobs)}")
+            print(f"{event.name} ({event.trigger}): {', '.join(event.jobs)}")
         return ExitCode.OK
     root = Path.cwd()
     wanted = {name.strip() for name in args.events.split(",") if name.strip()}
