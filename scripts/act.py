@@ -58,7 +58,7 @@ JOB_TIMEOUT_SECONDS = 1800
 class ActFailed(ImageError):
     """act itself could not run (not a job that failed: those are rows of the table)."""
 
-    exit_code = ExitCode.BUILD_FAILED
+    exit_code = ExitCode.JOB_FAILED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -468,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     events = {row.event for row in rows}
     failed = {row.event for row in rows if not row.passed}
     print(f"events: {len(events - failed)} passed, {len(failed)} failed")
-    return ExitCode.OK if not failed else ExitCode.BUILD_FAILED
+    return ExitCode.OK if not failed else ExitCode.JOB_FAILED
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     REGISTRY_ERROR = 8  # the registry answered, but not as the distribution API says
     NOT_REPRODUCED = 9  # verify: the registry's release is not what this checkout builds
     ACCESS_DENIED = 10  # the registry refused these credentials (or none): HTTP 401/403
+    JOB_FAILED = 11  # act: a workflow job failed, or act could not run it
 
 
 class ImageError(Exception):

@@ -71,7 +71,7 @@ def test_gate_released_gates_on_thresholds_when_the_registry_refuses(
     (tmp_path / "model_card.json").write_text(json.dumps(_card()), encoding="utf-8")
     venv = VENV_PYTHON.parents[1]
     done = subprocess.run(
-        ["make", "--no-print-directory", "-o", str(VENV_PYTHON), "gate-released", f"VENV={venv}",
+        ["make", "--no-print-directory", "-o", str(venv / ".installed"), "gate-released", f"VENV={venv}",
          f"REGISTRY={refusing_registry}", f"ARTIFACTS={tmp_path}"],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
