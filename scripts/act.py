@@ -7,7 +7,9 @@ of `local/actions-runner:ubuntu-latest` (scripts/runner/Dockerfile: the project'
 the Docker CLI and Node for JavaScript actions, Python 3.11 in the tool cache where actions/setup-python
 finds it). The jobs' `.venv` is built once in that image from wheels the host downloaded and mounted into
 every job, as a dependency cache would be: their `make setup` finds it up to date. The local registry on
-127.0.0.1:5000 stands in for GHCR (the job containers share the host's network).
+127.0.0.1:5000 stands in for GHCR (the job containers share the host's network and Docker). A job that cannot
+run in a container here runs on this host instead (act's host mode, as on a self-hosted runner; HOST_MODE
+says why), with this Python in the tool cache.
 
 Actions are pinned by SHA. Without network access to GitHub, `--actions` names the snapshots: a folder or
 `.tar.xz` of `OWNER/NAME@SHA/` trees; a pin without its snapshot is an error naming it.
@@ -21,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -53,6 +56,10 @@ PINNED_USES = re.compile(
     r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})\b", re.MULTILINE
 )
 JOB_TIMEOUT_SECONDS = 1800
+# Jobs run on this host (act's host mode, as a self-hosted runner would) rather than in a job container, why.
+HOST_MODE = {
+    "ci/integration": "buildah cannot create a user namespace inside an unprivileged container",
+}
 
 
 class ActFailed(ImageError):
@@ -94,6 +101,11 @@ def _commit(repo: Path, path: str, change: Callable[[str], str], message: str, a
     return _git(repo, "rev-parse", "HEAD")
 
 
+def _repository() -> dict[str, object]:
+    owner, name = REPOSITORY.split("/")
+    return {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}, "default_branch": "main"}
+
+
 def _pull_request(
     repo: Path,
     *,
@@ -111,7 +123,6 @@ def _pull_request(
     _git(repo, "checkout", "--quiet", "--detach", "main")
     _git(repo, "-c", "user.name=GitHub", "-c", "user.email=noreply@github.com",
          "merge", "--quiet", "--no-ff", "--no-edit", branch)  # fmt: skip
-    owner, name = REPOSITORY.split("/")
     return {
         "action": "synchronize",
         "number": number,
@@ -121,12 +132,7 @@ def _pull_request(
             "head": {"ref": branch, "sha": head, "repo": {"full_name": head_repo}},
             "base": {"ref": "main", "sha": base, "repo": {"full_name": REPOSITORY}},
         },
-        "repository": {
-            "full_name": REPOSITORY,
-            "name": name,
-            "owner": {"login": owner},
-            "default_branch": "main",
-        },
+        "repository": _repository(),
     }
 
 
@@ -152,16 +158,10 @@ def _push_to_main(repo: Path, *, bump: bool) -> dict[str, object]:
         _commit(repo, "VERSION", _next_minor, "Release the next minor version", "octocat")
     else:
         _git(repo, "tag", f"v{(repo / 'VERSION').read_text(encoding='utf-8').strip()}")
-    owner, name = REPOSITORY.split("/")
     return {
         "ref": "refs/heads/main",
         "after": _git(repo, "rev-parse", "HEAD"),
-        "repository": {
-            "full_name": REPOSITORY,
-            "name": name,
-            "owner": {"login": owner},
-            "default_branch": "main",
-        },
+        "repository": _repository(),
         "head_commit": {"id": _git(repo, "rev-parse", "HEAD")},
     }
 
@@ -173,16 +173,10 @@ def _next_minor(text: str) -> str:
 
 def _dispatch(repo: Path) -> dict[str, object]:
     """A workflow started by hand on `main`, with its inputs left empty."""
-    owner, name = REPOSITORY.split("/")
     return {
         "ref": "refs/heads/main",
         "inputs": {"version": ""},
-        "repository": {
-            "full_name": REPOSITORY,
-            "name": name,
-            "owner": {"login": owner},
-            "default_branch": "main",
-        },
+        "repository": _repository(),
     }
 
 
@@ -190,7 +184,7 @@ EVENTS = (
     Event(
         "pull request",
         "pull_request",
-        ("ci/version-bump", "ci/lint", "ci/unit", "ci/model"),
+        ("ci/version-bump", "ci/lint", "ci/unit", "ci/model", "ci/integration"),
         lambda repo: _pull_request(
             repo,
             number=1,
@@ -381,17 +375,38 @@ def _fresh_clone(root: Path, scratch: Path) -> None:
     _git(scratch, "update-ref", "refs/remotes/origin/main", "main")
 
 
-def act_command(act: Path, event: Event, workflow: str, job: str, payload: Path, snapshots: dict[str, Path], venv: Path,
+def host_tool_cache(work: Path) -> Path:
+    """act's host mode keeps its tool cache in the action cache: this Python there, where setup-python finds it."""
+    action_cache = work / "action-cache"
+    python = action_cache / "tool_cache" / "Python" / platform.python_version()
+    if not (python / "x64.complete").is_file():
+        shutil.rmtree(python, ignore_errors=True)
+        base = Path(sys.base_prefix) / "bin" / "python3"
+        subprocess.run([str(base), "-m", "venv", str(python / "x64")], check=True)
+        (python / "x64.complete").touch()
+    return action_cache
+
+
+def act_command(act: Path, event: Event, entry: str, payload: Path, snapshots: dict[str, Path], venv: Path,
                 scratch: Path, work: Path) -> list[str]:  # fmt: skip
+    workflow, job = entry.split("/")
     command = [
         str(act), _trigger(event, workflow), "--eventpath", str(payload),
         "--workflows", str(WORKFLOWS / f"{workflow}.yml"), "--job", job, "--directory", str(scratch),
-        "--platform", f"ubuntu-latest={RUNNER_IMAGE}", "--pull=false",
         "--artifact-server-path", str((work / "artifacts").resolve()), "--artifact-server-addr", "127.0.0.1",
         "--cache-server-addr", "127.0.0.1", "--cache-server-path", str((work / "cache").resolve()),
-        "--container-options", f"-v {venv.resolve()}:{scratch}/.venv",
         "--var", f"REGISTRY={LOCAL_REGISTRY}",
     ]  # fmt: skip
+    if entry in HOST_MODE:
+        command += [
+            "--platform",
+            "ubuntu-latest=-self-hosted",
+            "--action-cache-path",
+            str(host_tool_cache(work)),
+        ]
+    else:
+        command += ["--platform", f"ubuntu-latest={RUNNER_IMAGE}", "--pull=false",
+                    "--container-options", f"-v {venv.resolve()}:{scratch}/.venv"]  # fmt: skip
     # GitHub gives every run a token, a fork's pull request a read-only one; no job here reaches GitHub's API
     # with it. No other secret is set: none is needed against the local registry.
     command += ["--secret", "GITHUB_TOKEN=placeholder-not-a-github-token"]
@@ -413,14 +428,13 @@ def run_event(
     os.utime(venv / ".installed")
     rows = []
     for entry in event.jobs:
-        workflow, job = entry.split("/")
         slug = re.sub(r"[^a-z0-9]+", "-", f"{event.name}-{entry}".lower()).strip("-")
         log = LOGS / f"act-{slug}.log"
         started = time.monotonic()
         with log.open("w", encoding="utf-8") as output:
             try:
                 done = subprocess.run(
-                    act_command(act, event, workflow, job, payload_file.resolve(), snapshots, venv, scratch, work),
+                    act_command(act, event, entry, payload_file.resolve(), snapshots, venv, scratch, work),
                     stdout=output, stderr=subprocess.STDOUT, check=False, timeout=JOB_TIMEOUT_SECONDS,
                 )  # fmt: skip
                 passed = done.returncode == 0
@@ -429,6 +443,8 @@ def run_event(
         row = Row(event.name, entry, passed, time.monotonic() - started, log)
         print(f"  {row.event:<32} {row.job:<18} {'passed' if passed else 'FAILED':<7} {row.seconds:6.1f} s  {log}",
               flush=True)  # fmt: skip
+        if entry in HOST_MODE:
+            print(f"  {'':<32} {'':<18} ran on this host (act's host mode): {HOST_MODE[entry]}", flush=True)
         rows.append(row)
     return rows
 
