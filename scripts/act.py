@@ -72,7 +72,7 @@ class ActFailed(ImageError):
 class Event:
     name: str
     trigger: str  # act's event name
-    jobs: tuple[str, ...]  # WORKFLOW/JOB; a reusable workflow's jobs run as its caller would call them
+    jobs: tuple[str, ...]  # WORKFLOW/JOB; a reusable workflow's jobs run on `workflow_call` (see _trigger)
     prepare: Callable[[Path], dict[str, object]]  # sets the scratch clone up, returns the event payload
 
 
@@ -241,7 +241,8 @@ EVENTS = (
 
 
 def _trigger(event: Event, workflow: str) -> str:
-    """The event a job's workflow runs on: its own, or `workflow_call` for one only ever called."""
+    """The event a job's workflow runs on: its own, or `workflow_call` for one only ever called (on GitHub a
+    called workflow sees its caller's event; no job of release.yml reads the event's name)."""
     text = (WORKFLOWS / f"{workflow}.yml").read_text(encoding="utf-8")
     on = text[text.index("\non:") :].split("\npermissions:")[0]
     return (
@@ -332,7 +333,8 @@ def _venv_key(pyproject: Path) -> str:
 def job_venv(root: Path, work: Path, scratch: Path) -> Path:
     """The jobs' `.venv`, built at the path the jobs see it (`<scratch>/.venv`) with the runner's Python."""
     venv, key = work / "venv", _venv_key(root / "pyproject.toml")
-    if (venv / ".installed").is_file() and (venv / ".pyproject.sha256").read_text(encoding="utf-8") == key:
+    stamp = venv / ".pyproject.sha256"  # written last: an interrupted install is redone
+    if (venv / ".installed").is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == key:
         return venv
     project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     pins = [*project["project"]["dependencies"], *project["project"]["optional-dependencies"]["dev"],
@@ -353,21 +355,22 @@ def job_venv(root: Path, work: Path, scratch: Path) -> Path:
         raise BuildFailed(
             f"the jobs' venv did not install: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
         )
-    (venv / ".pyproject.sha256").write_text(key, encoding="utf-8")
+    stamp.write_text(key, encoding="utf-8")
     return venv
 
 
 def _fresh_clone(root: Path, scratch: Path) -> None:
     """A clone on `main` holding the working tree's tracked files as they are: uncommitted work is tried too."""
     shutil.rmtree(scratch, ignore_errors=True)
-    subprocess.run(["git", "clone", "--quiet", "--no-hardlinks", str(root), str(scratch)], check=True)
-    tracked = subprocess.run(
-        ["git", "-C", str(root), "ls-files", "-z"], capture_output=True, check=True
-    ).stdout
-    for name in filter(None, tracked.decode().split("\0")):
-        source = root / name
-        if source.is_file() and not source.is_symlink():
-            shutil.copy2(source, scratch / name)
+    _git(root, "clone", "--quiet", "--no-hardlinks", str(root), str(scratch))
+    for name in filter(None, _git(root, "ls-files", "-z").split("\0")):
+        source, copy = root / name, scratch / name
+        if source.is_symlink():
+            continue
+        if source.is_file():
+            shutil.copy2(source, copy)
+        else:  # deleted in the working tree
+            copy.unlink(missing_ok=True)
     if _git(scratch, "status", "--porcelain"):
         _git(scratch, "-c", "user.name=act", "-c", "user.email=act@localhost", "commit", "--quiet", "-am",
              "the working tree as tried")  # fmt: skip

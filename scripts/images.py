@@ -1,4 +1,4 @@
-"""`python -m scripts.images tags | ref | plan | build | push | released | verify | inspect | card`: the image steps.
+"""`python -m scripts.images tags | ref | plan | build | push | release-digest | verify | inspect | card`: the image steps.
 
 Tags come from VERSION and git (scripts.tags), images are built by scripts.build, pushed by scripts.push and
 read back from the registry's HTTP API by scripts.registry. `verify` rebuilds the serving image and compares
@@ -30,14 +30,16 @@ from scripts.errors import (
     NotFound,
     NotReproduced,
     RegistryError,
+    TagConflict,
 )
 from scripts.registry import ImageReference, RegistryClient
 
 CARD_LABEL = "ml.model.card"
+REVISION_LABEL = "org.opencontainers.image.revision"  # the commit an image was built from
 # Labels `inspect` shows in full; the card is shown by `card`.
 SUMMARY_LABELS = (
     "org.opencontainers.image.version",
-    "org.opencontainers.image.revision",
+    REVISION_LABEL,
     "org.opencontainers.image.created",
     "org.opencontainers.image.source",
     "org.opencontainers.image.title",
@@ -90,9 +92,9 @@ def _parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite a release tag that holds another image"
     )
     released = commands.add_parser(
-        "released",
+        "release-digest",
         parents=[common, selection],
-        help="the registry's digest of VERSION's release tag, if a release already pushed it",
+        help="the registry's digest of VERSION's release tag, if this commit's release already pushed it",
     )
     released.add_argument(
         "--github-output", action="store_true", help="also write digest=… (empty if not) to $GITHUB_OUTPUT"
@@ -307,8 +309,9 @@ def _push(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _released(args: argparse.Namespace) -> int:
-    """A release tag once pushed is never pushed again: a re-run of a release signs what is there."""
+def _release_digest(args: argparse.Namespace) -> int:
+    """A release tag once pushed is never pushed again: a re-run of this commit's release signs what is there.
+    The tag held by another commit's image means this commit did not bump VERSION: refused."""
     if args.github_output and args.only is None:
         raise BadInput("--github-output describes one image: add --only serving or --only training")
     release = _release(args)
@@ -323,12 +326,21 @@ def _released(args: argparse.Namespace) -> int:
             if args.only not in (None, kind):
                 continue
             repository = release.repository(kind)
+            path = repository.split("/", 1)[1]
             try:
-                digest = registry.digest(repository.split("/", 1)[1], release_tag) or ""
+                digest = registry.digest(path, release_tag) or ""
+                revision = registry.labels(path, release_tag).get(REVISION_LABEL, "") if digest else ""
             except AccessDenied as exc:
                 # GHCR answers so for a package that does not exist yet, which is every first release.
-                print(f"{repository}:{release_tag}: not readable ({exc}): taken as not released yet")
+                print(
+                    f"::warning::{repository}:{release_tag} not readable ({exc}): taken as not released yet"
+                )
                 continue
+            if digest and revision != release.git.sha:
+                raise TagConflict(
+                    f"{repository}:{release_tag} was released from commit {revision[:7] or '(unknown)'}, "
+                    f"not {release.git.sha[:7]}: bump VERSION to release this commit"
+                )
             state = f"already released as {digest}: not pushed again" if digest else "not released yet"
             print(f"{repository}:{release_tag}: {state}")
     if args.github_output:
@@ -388,7 +400,7 @@ COMMANDS = {
     "plan": _plan,
     "build": _build,
     "push": _push,
-    "released": _released,
+    "release-digest": _release_digest,
     "verify": _verify,
     "inspect": _inspect,
     "card": _card,

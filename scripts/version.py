@@ -93,6 +93,8 @@ def _released(current: SemVer, github_output: bool) -> int:
     else:
         print(f"{tag} is not released yet: releasing it")
     if github_output:
+        if "GITHUB_OUTPUT" not in os.environ:
+            raise VersionError("--github-output needs GITHUB_OUTPUT (set by GitHub Actions)")
         with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as output:
             output.write(f"version={current}\nreleased={str(released).lower()}\n")
     return ExitCode.OK

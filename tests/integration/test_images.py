@@ -175,12 +175,12 @@ def test_pushing_the_same_image_again_changes_nothing(
     assert summary.endswith(f"{VERSION} already released, same digest: nothing pushed")
 
 
-def test_released_names_the_pushed_digest_for_a_rerun_to_sign_instead_of_pushing(
+def test_release_digest_names_the_pushed_digest_for_a_rerun_to_sign_instead_of_pushing(
     serving_pushed: list[str], workspace: Workspace, tmp_path: Path
 ) -> None:
     output = tmp_path / "github-output"
     shown = subprocess.run(
-        [*workspace.command("released", "--only", "serving", "--github-output")],
+        [*workspace.command("release-digest", "--only", "serving", "--github-output")],
         cwd=ROOT, capture_output=True, text=True, check=False, env={**os.environ, "GITHUB_OUTPUT": str(output)},
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
@@ -189,7 +189,7 @@ def test_released_names_the_pushed_digest_for_a_rerun_to_sign_instead_of_pushing
     assert "digest<<" in output.read_text(encoding="utf-8") and f"\n{digest}\n" in output.read_text(
         encoding="utf-8"
     )
-    unreleased = workspace.cli("released", "--only", "training")
+    unreleased = workspace.cli("release-digest", "--only", "training")
     assert unreleased.returncode == 0 and "not released yet" in unreleased.stdout, unreleased.stderr
 
 

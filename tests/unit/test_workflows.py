@@ -282,7 +282,10 @@ def test_ci_cancels_superseded_runs_and_deploys_are_never_cancelled() -> None:
     assert concurrency["cancel-in-progress"] == "${{ github.event_name == 'pull_request' }}"
     assert concurrency["group"] == "ci-${{ github.event.pull_request.number || github.sha }}"
     assert "concurrency" not in workflows()["release"]
-    assert not any("concurrency" in job for job in workflows()["release"]["jobs"].values())
+    for job in workflows()["release"]["jobs"].values():
+        if "concurrency" in job:  # one release of a version at a time: a group per version
+            assert "needs.check.outputs.version" in job["concurrency"]["group"]
+            assert job["concurrency"]["cancel-in-progress"] is False
     deploy_job = workflows()["deploy"]["jobs"]["deploy"]
     assert deploy_job["concurrency"]["cancel-in-progress"] is False
     assert deploy_job["environment"] == "production"
@@ -389,11 +392,11 @@ def test_release_ships_what_ci_gated_once_every_ci_job_passed() -> None:
 
 def test_a_rerun_of_a_release_signs_what_it_pushed_and_never_pushes_over_it() -> None:
     steps = {step.get("id", ""): step for step in workflows()["release"]["jobs"]["images"]["steps"]}
-    assert run_words(steps["released"])[1:4] == ["-m", "scripts.images", "released"]
-    assert steps["build"]["if"] == "steps.released.outputs.digest == ''"
+    assert run_words(steps["pushed"])[1:4] == ["-m", "scripts.images", "release-digest"]
+    assert steps["build"]["if"] == "steps.pushed.outputs.digest == ''"
     signer = next(step for step in steps.values() if "make sign" in step.get("run", ""))
     assert signer["env"]["IMAGE"].endswith(
-        "@${{ steps.build.outputs.digest || steps.released.outputs.digest }}"
+        "@${{ steps.build.outputs.digest || steps.pushed.outputs.digest }}"
     )
 
 
