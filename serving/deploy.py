@@ -9,6 +9,7 @@ never left for a later run to find.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -107,12 +108,18 @@ class Deployer:
     def _locked(self, image: str) -> Outcome:
         started_at = now_iso()
         with self.steps.step("read state from Docker"):
-            bootstrapped = self.proxy.ensure()
+            start = self.proxy.ensure()
             release = resolve_image(self.client, image)
             entries = history.parse(self.proxy.read_history())
-            state, notes = self._converge(read_state(self.client, self.proxy), entries)
+            state = read_state(self.client, self.proxy)
+            if start.displaced is not None:
+                # The proxy routes nowhere now, but what it routed to still decides what takes over.
+                state = dataclasses.replace(state, active_colour=start.displaced)
+            state, notes = self._converge(state, entries)
             serving = state.serving
-            if bootstrapped:
+            if start.displaced is not None:
+                notes.insert(0, f"the proxy could not start: it routed to {start.displaced}, which was gone")
+            if start.created:
                 notes.insert(0, "bootstrapped proxy and network")
             notes.append(
                 f"active {serving.colour} {serving.release.version}" if serving else "no active release"
@@ -132,6 +139,7 @@ class Deployer:
             raise
 
         with self.steps.step("finish"):
+            self.runner(attempt.colour).keep_across_restarts()
             self._append(attempt, history.RESULT_DEPLOYED, "")
             if serving is not None:
                 # Clients may still hold connections to the old colour; give them time to move.

@@ -9,6 +9,7 @@ failing config is never loaded. Old workers finish their in-flight requests befo
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 
@@ -17,8 +18,8 @@ import docker.errors
 from docker.models.containers import Container
 
 from serving import deadline
-from serving.archive import single_file_tar
-from serving.errors import DeadlineExceeded, InfrastructureError, ProxyConfigRejected, Transient
+from serving.archive import first_file, single_file_tar
+from serving.errors import DeadlineExceeded, DeployError, InfrastructureError, ProxyConfigRejected, Transient
 from serving.history import FILE as HISTORY_FILE
 from serving.history import MOUNT_POINT as HISTORY_MOUNT
 from serving.history import volume_name
@@ -74,6 +75,25 @@ DRAIN_TIMEOUT_SECONDS = 35
 # How long a started proxy may take to run steadily; one that is still restarting by then has a cause to report.
 START_TIMEOUT_SECONDS = 20
 _LOG_LINES_ON_FAILURE = 20
+# The proxy and a finished release come back by themselves after a crash or a restart of Docker (a host
+# reboot); `docker stop` and `docker kill` still stop them for good.
+RESTART_POLICY = {"Name": "unless-stopped"}
+# Docker states of a colour that serves, or will again without anyone's help.
+_COLOUR_UP = ("running", "restarting")
+
+
+@dataclass(frozen=True)
+class ProxyStart:
+    created: bool  # the network or the proxy container had to be created
+    # The colour the live config routed to when that colour was gone: nginx resolves upstream names when it
+    # starts, so it could not, and now answers 503 until the deploy decides what takes that colour's place.
+    displaced: str | None = None
+
+
+class _RoutesToGoneColour(DeployError):
+    def __init__(self, colour: str) -> None:
+        super().__init__(f"the proxy routes to {colour}, which is gone")
+        self.colour = colour
 
 
 @dataclass(frozen=True)
@@ -174,8 +194,8 @@ class Proxy:
         except docker.errors.NotFound:
             return None
 
-    def ensure(self) -> bool:
-        """Network, history volume and a running proxy; True when anything had to be created."""
+    def ensure(self) -> ProxyStart:
+        """Network, history volume and a running proxy."""
         created = False
         # `names` filters by substring: only an exact match is this deploy's network.
         networks = self.client.networks.list(names=[self.settings.network])
@@ -188,8 +208,18 @@ class Proxy:
             created = True
         if container.status != "running":
             container.start()
-        self._wait_running(container, deadline.after(START_TIMEOUT_SECONDS))
-        return created
+        until = deadline.after(START_TIMEOUT_SECONDS)
+        try:
+            self._wait_running(container, until)
+        except _RoutesToGoneColour as gone:
+            # What a host reboot leaves when the active colour did not come back with the proxy: it cannot
+            # start. Starting it answering 503 keeps the rest of the state readable; `Deployer` converges.
+            container.stop(timeout=0)
+            self._write_no_release_config(container)
+            container.start()
+            self._wait_running(container, until)
+            return ProxyStart(created, displaced=gone.colour)
+        return ProxyStart(created)
 
     def _wait_running(self, container: Container, until: float) -> None:
         """Return once nginx runs and takes an exec; a crash-looping proxy fails with its own log lines."""
@@ -198,6 +228,9 @@ class Proxy:
             container.reload()
             state = container.attrs["State"]
             if not state["Running"] or state["Restarting"]:
+                routed = self._routed_colour(container)
+                if routed is not None and not self._colour_up(routed):
+                    raise _RoutesToGoneColour(routed)
                 raise Transient(f"{state['Status']}, restarted {container.attrs['RestartCount']} times")
             return int(container.attrs["RestartCount"])
 
@@ -216,6 +249,22 @@ class Proxy:
             logs = container.logs(tail=_LOG_LINES_ON_FAILURE).decode(errors="replace").strip()
             raise InfrastructureError(f"{exc}; its last log lines:\n{logs or '(none)'}") from exc
 
+    def _routed_colour(self, container: Container) -> str | None:
+        """The colour the live config routes to, read without nginx: the proxy need not be running."""
+        try:
+            stream, _ = container.get_archive(LIVE_CONF)
+        except docker.errors.NotFound:
+            return None
+        content = first_file(stream)
+        return active_from_config(content.decode(errors="replace")) if content is not None else None
+
+    def _colour_up(self, colour: str) -> bool:
+        try:
+            container = self.client.containers.get(colour_container_name(self.settings.model_name, colour))
+        except docker.errors.NotFound:
+            return False
+        return container.status in _COLOUR_UP
+
     def _create(self) -> Container:
         settings = self.settings
         try:
@@ -230,14 +279,18 @@ class Proxy:
                 },
                 volumes={volume_name(settings.model_name): {"bind": HISTORY_MOUNT, "mode": "rw"}},
                 labels={"ml.deploy.app": settings.model_name, "ml.deploy.role": "proxy"},
-                restart_policy={"Name": "unless-stopped"},
+                restart_policy=RESTART_POLICY,
             )
         except docker.errors.ImageNotFound as exc:
             raise InfrastructureError(f"proxy image {settings.image} is not on this host") from exc
-        initial = render(settings.model_name, None)
-        container.put_archive(CONF_DIR, single_file_tar("nginx.conf", initial))
-        container.put_archive(CONF_DIR, single_file_tar("nginx.conf.loaded", initial))
+        self._write_no_release_config(container)
         return container
+
+    def _write_no_release_config(self, container: Container) -> None:
+        """The live config of a proxy that is not running, recorded as loaded: nginx loads it at start."""
+        text = render(self.settings.model_name, None)
+        for path in (LIVE_CONF, LOADED_CONF):
+            container.put_archive(CONF_DIR, single_file_tar(posixpath.basename(path), text))
 
     def _running(self) -> Container:
         container = self.container()
@@ -265,7 +318,7 @@ class Proxy:
         """Route all traffic to `colour` (None: answer 503). Raises, loading nothing, if `nginx -t` fails."""
         container = self._running()
         container.put_archive(
-            CONF_DIR, single_file_tar("nginx.conf.next", render(self.settings.model_name, colour))
+            CONF_DIR, single_file_tar(posixpath.basename(NEXT_CONF), render(self.settings.model_name, colour))
         )
         # One exec for test, rename, reload and wait: fewer round trips while traffic may be failing.
         script = (

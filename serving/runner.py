@@ -4,9 +4,7 @@ model is AVAILABLE under an absolute deadline, hand out its endpoints, stop it, 
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +13,11 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.images import Image
 
-from serving.archive import single_file_tar
+from serving.archive import first_file, single_file_tar
 from serving.client import RestClient
 from serving.deadline import poll
 from serving.errors import BadInput, DeadlineExceeded, ImageUnavailable, InfrastructureError, ModelNotReady
-from serving.proxy import GRPC_PORT, REST_PORT, colour_container_name
+from serving.proxy import GRPC_PORT, REST_PORT, RESTART_POLICY, colour_container_name
 from serving.smoke_set import SMOKE_SET_PATH, SmokeSet
 from serving.state import APP, HELPER, Release
 
@@ -95,12 +93,10 @@ def read_file_from_image(client: docker.DockerClient, image: str, path: str, mod
     )
     try:
         stream, _ = container.get_archive(path)
-        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.next()
-            extracted = tar.extractfile(member) if member else None
-            if extracted is None:
-                raise BadInput(f"{path} in {image} is not a file")
-            return extracted.read()
+        content = first_file(stream)
+        if content is None:
+            raise BadInput(f"{path} in {image} is not a file")
+        return content
     except docker.errors.NotFound as exc:
         raise BadInput(f"image {image} has no {path}") from exc
     finally:
@@ -210,6 +206,14 @@ class ColourRunner:
         if container is None:
             raise ModelNotReady(f"container {self.name} is gone")
         return container
+
+    def keep_across_restarts(self) -> None:
+        """From now on Docker restarts this colour after a crash or its own restart, as it does the proxy. A
+        preview never gets this: a crash must fail its analysis or bake, not be papered over."""
+        try:
+            self._get().update(restart_policy=RESTART_POLICY)
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(f"cannot set the restart policy of {self.name}: {exc}") from exc
 
     def running(self) -> bool:
         container = self.container()

@@ -6,12 +6,16 @@ serving and the host as it was.
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import threading
 
 import docker.errors
 import pytest
 
 from serving import history, state
+from serving.client import RestClient
+from serving.deadline import after, poll
 from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
 
@@ -77,6 +81,61 @@ def test_a_crash_looping_proxy_fails_the_deploy_with_its_own_log_lines(
         c.id
         for c in host.client.containers.list(all=True, filters={"label": state.APP + "=" + host.model_name})
     ] == [proxy.id]
+
+
+def _proxy_state(host: Host) -> dict[str, object]:
+    proxy = host.client.containers.get(host.settings.proxy.container_name)
+    return dict(proxy.attrs["State"], RestartCount=proxy.attrs["RestartCount"])
+
+
+@pytest.mark.parametrize("gone", ["exited", "removed"])
+def test_a_proxy_that_cannot_start_because_its_colour_is_gone_is_reset_by_the_next_deploy(
+    host: Host, releases: Releases, gone: str
+) -> None:
+    """What a host reboot left before releases had a restart policy: the proxy came back, its colour did not,
+    and nginx cannot start with an upstream whose name does not resolve."""
+    host.deploy(releases["v1"])
+    colour = host.state().active_colour
+    container = host.client.containers.get(f"{host.model_name}-{colour}")
+    container.kill()
+    if gone == "removed":
+        container.remove()
+    host.client.containers.get(host.settings.proxy.container_name).restart(timeout=0)
+    poll(
+        lambda: _proxy_state(host)["Restarting"] or None,
+        after(30),
+        "waiting for the proxy to crash-loop",
+    )
+    host.deploy(releases["v2"])
+    assert f"it routed to {colour}, which was gone" in host.outputs[-1], host.outputs[-1]
+    host.assert_serving("v2")
+    assert _history(host)[-1].result == "deployed"
+
+
+def test_a_finished_release_that_crashes_is_restarted_and_serves_again(
+    host: Host, releases: Releases
+) -> None:
+    host.deploy(releases["v1"])
+    colour = host.client.containers.get(f"{host.model_name}-{host.state().active_colour}")
+    # From outside, as the kernel's OOM killer would: Docker restarts only a container that nobody stopped.
+    os.kill(colour.attrs["State"]["Pid"], signal.SIGKILL)
+    model_version = host.state().serving.release.model_version  # type: ignore[union-attr]
+    rest = RestClient(host.settings.proxy_rest_url, host.model_name)
+    deadline = after(90)
+    try:
+        poll(
+            lambda: (
+                any(s.version == model_version and s.state == "AVAILABLE" for s in rest.status(deadline))
+                or None
+            ),
+            deadline,
+            "waiting for the crashed release to serve through the proxy again",
+        )
+    finally:
+        rest.close()
+    colour.reload()
+    assert colour.attrs["RestartCount"] >= 1
+    host.assert_serving("v1")
 
 
 @pytest.mark.parametrize(
