@@ -177,10 +177,14 @@ http {{
 
 
 def active_from_config(text: str) -> str | None:
+    """The colour a rendered config routes to. A config without the marker is not one we rendered, or a read
+    that lost its content: never taken for "nothing is active", which would remove the running release."""
     match = _ACTIVE_MARKER.search(text)
-    if not match or match.group(1) == NO_ACTIVE:
-        return None
-    return match.group(1)
+    if not match:
+        raise InfrastructureError(
+            "the proxy's live config has no active-colour line: not rendered by serving.proxy"
+        )
+    return None if match.group(1) == NO_ACTIVE else match.group(1)
 
 
 class Proxy:
@@ -250,13 +254,27 @@ class Proxy:
             raise InfrastructureError(f"{exc}; its last log lines:\n{logs or '(none)'}") from exc
 
     def _routed_colour(self, container: Container) -> str | None:
-        """The colour the live config routes to, read without nginx: the proxy need not be running."""
+        """The colour the live config routes to; None when that cannot be told (then nothing is reset)."""
+        text = self._read_file(container, LIVE_CONF)
         try:
-            stream, _ = container.get_archive(LIVE_CONF)
+            return active_from_config(text) if text is not None else None
+        except InfrastructureError:
+            return None
+
+    def _read_file(self, container: Container, path: str) -> str | None:
+        """A file in the proxy, or None when it does not exist. Through Docker's archive API, not an exec's
+        output, which Docker can lose (docker/docker-py#2042): a lost read must never look like an empty file.
+        The proxy need not be running."""
+        try:
+            stream, _ = container.get_archive(path)
+            content = first_file(stream)
         except docker.errors.NotFound:
             return None
-        content = first_file(stream)
-        return active_from_config(content.decode(errors="replace")) if content is not None else None
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(f"cannot read {path} in {self.settings.container_name}: {exc}") from exc
+        if content is None:
+            raise InfrastructureError(f"{path} in {self.settings.container_name} is not a file")
+        return content.decode(errors="replace")
 
     def _colour_up(self, colour: str) -> bool:
         try:
@@ -305,14 +323,11 @@ class Proxy:
             raise InfrastructureError(f"exec in {self.settings.container_name} failed: {exc}") from exc
         return code, output.decode(errors="replace").strip()
 
-    def live_config(self) -> str:
-        code, text = self._exec(["cat", LIVE_CONF])
-        if code != 0:
-            raise InfrastructureError(f"cannot read {LIVE_CONF} in {self.settings.container_name}: {text}")
-        return text
-
     def active(self) -> str | None:
-        return active_from_config(self.live_config())
+        text = self._read_file(self._running(), LIVE_CONF)
+        if text is None:
+            raise InfrastructureError(f"{self.settings.container_name} has no {LIVE_CONF}")
+        return active_from_config(text)
 
     def switch(self, colour: str | None) -> None:
         """Route all traffic to `colour` (None: answer 503). Raises, loading nothing, if `nginx -t` fails."""
@@ -347,8 +362,7 @@ class Proxy:
         return code == 0
 
     def read_history(self) -> str:
-        code, text = self._exec(["sh", "-c", f"cat {HISTORY_FILE} 2>/dev/null || true"])
-        return text if code == 0 else ""
+        return self._read_file(self._running(), HISTORY_FILE) or ""
 
     def append_history(self, line: str) -> None:
         code, output = self._exec(["sh", "-c", f'printf "%s\\n" "$ENTRY" >> {HISTORY_FILE}'], {"ENTRY": line})

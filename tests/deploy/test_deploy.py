@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
 import signal
 import threading
 
@@ -14,9 +15,11 @@ import docker.errors
 import pytest
 
 from serving import history, state
+from serving.archive import first_file, single_file_tar
 from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
+from serving.proxy import LIVE_CONF
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -110,6 +113,31 @@ def test_a_proxy_that_cannot_start_because_its_colour_is_gone_is_reset_by_the_ne
     assert f"it routed to {colour}, which was gone" in host.outputs[-1], host.outputs[-1]
     host.assert_serving("v2")
     assert _history(host)[-1].result == "deployed"
+
+
+def test_a_live_config_that_names_no_colour_stops_the_deploy_before_anything_changes(
+    host: Host, releases: Releases
+) -> None:
+    """A config read that lost its content (or a hand-edited file) must not pass for "nothing is active": that
+    would remove the release that serves."""
+    host.deploy(releases["v1"])
+    serving = host.state().serving
+    assert serving is not None
+    proxy = host.client.containers.get(host.settings.proxy.container_name)
+    stream, _ = proxy.get_archive(LIVE_CONF)
+    live = (first_file(stream) or b"").decode()
+    unmarked = "\n".join(line for line in live.splitlines() if "active-colour" not in line)
+    proxy.put_archive(posixpath.dirname(LIVE_CONF), single_file_tar(posixpath.basename(LIVE_CONF), unmarked))
+    with host.load() as load:
+        error = host.deploy_expecting(releases["v2"], InfrastructureError)
+        report = load.stop()
+    assert "no active-colour line" in str(error), error
+    assert report.failed == 0, report.summary()
+    containers = host.client.containers.list(all=True, filters={"label": state.APP + "=" + host.model_name})
+    assert sorted((c.name, c.status) for c in containers) == [
+        (f"{host.model_name}-{serving.colour}", "running"),
+        (host.settings.proxy.container_name, "running"),
+    ]
 
 
 def test_a_finished_release_that_crashes_is_restarted_and_serves_again(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from serving.errors import InfrastructureError
 from serving.proxy import active_from_config, render
 
 
@@ -21,8 +24,11 @@ def test_render_without_an_active_colour_answers_503_and_names_no_upstream() -> 
     assert "upstream" not in text and "return 503" in text
 
 
-def test_a_config_without_the_marker_has_no_active_colour() -> None:
-    assert active_from_config("events {}\nhttp {}\n") is None
+def test_a_config_without_the_marker_is_an_error_not_an_empty_host() -> None:
+    with pytest.raises(InfrastructureError, match="no active-colour line"):
+        active_from_config("events {}\nhttp {}\n")
+    with pytest.raises(InfrastructureError):
+        active_from_config("")
 
 
 def test_braces_balance() -> None:
