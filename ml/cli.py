@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import time
-from enum import IntEnum
+from enum import IntEnum, unique
 from pathlib import Path
 
 from ml import config as configuration
@@ -17,6 +17,8 @@ from ml.data import DataError
 from ml.semver import VersionError, read_version
 
 
+# unique: two names for one value would silently become aliases of one member.
+@unique
 class ExitCode(IntEnum):
     OK = 0
     BAD_INPUT = 2

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, unique
 
 
+# unique: two names for one value would silently become aliases of one member.
+@unique
 class ExitCode(IntEnum):
     OK = 0
     BAD_INPUT = 2  # malformed VERSION or config, missing model artifact, invalid tag

@@ -7,9 +7,11 @@ and an `InfrastructureError` means the host itself is at fault (retrying the job
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import IntEnum, unique
 
 
+# unique: two names for one value would silently become aliases of one member.
+@unique
 class ExitCode(IntEnum):
     DEPLOYED = 0
     BAD_INPUT = 2  # unreadable config, bad arguments (argparse also uses 2)

@@ -41,8 +41,16 @@ def test_second_holder_times_out_then_gets_the_lock_once_the_first_is_killed(tmp
             assert path.read_text().strip().isdigit()
 
 
-def test_lock_is_reentrant_across_sequential_uses(tmp_path: Path) -> None:
+def test_lock_is_free_again_after_each_use(tmp_path: Path) -> None:
     path = tmp_path / "m-deploy.lock"
     for _ in range(2):
         with deploy_lock(path, 0.5):
             pass
+
+
+def test_lock_is_not_reentrant_a_nested_take_in_the_same_process_times_out(tmp_path: Path) -> None:
+    """flock belongs to the open file, not the process: a deploy that took the lock twice would wait on
+    itself. Nothing may nest it; this holds it to failing fast and clearly if something does."""
+    path = tmp_path / "m-deploy.lock"
+    with deploy_lock(path, 0.5), pytest.raises(LockTimeout), deploy_lock(path, 0.2):
+        pass
