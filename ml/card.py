@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 
+from ml.contract import MEASUREMENTS_FILE
 from ml.semver import SemVer, VersionError
 
 # Fields the gate compares; a baseline card without them cannot be gated against.
@@ -18,7 +19,6 @@ REQUIRED_METRICS = ("accuracy", "loss", "macro_f1")
 REQUIRED_FIELDS = ("name", "semver", "model_version", "metrics")
 FETCH_TIMEOUT_SECONDS = 30
 # Latency and other figures measured on one run: beside the card, never in it (see build_card).
-MEASUREMENTS_FILE = "measurements.json"
 
 
 class CardError(ValueError):

@@ -13,6 +13,7 @@ from pathlib import Path
 from ml import config as configuration
 from ml import data
 from ml.card import CardError, read_card, read_measurements, with_measurements
+from ml.contract import CARD_FILE, TRAINING_HISTORY_FILE
 from ml.data import DataError
 from ml.semver import VersionError, read_version
 
@@ -84,7 +85,7 @@ def _gate(args: argparse.Namespace, config: configuration.Config) -> ExitCode:
     from ml import gate, report
 
     candidate = with_measurements(
-        read_card(str(args.artifacts / "model_card.json")), read_measurements(args.artifacts)
+        read_card(str(args.artifacts / CARD_FILE)), read_measurements(args.artifacts)
     )
     baseline = read_card(args.baseline) if args.baseline else None
     result = gate.evaluate(candidate, baseline, config.gate)
@@ -93,7 +94,7 @@ def _gate(args: argparse.Namespace, config: configuration.Config) -> ExitCode:
     markdown = report.render_markdown(candidate, baseline, result)
     (report_dir / report.REPORT_FILE).write_text(markdown, encoding="utf-8")
     report.plot_confusion_matrix(candidate["metrics"]["confusion_matrix"], report_dir / report.CONFUSION_PNG)
-    history_path = args.artifacts / "history.json"
+    history_path = args.artifacts / TRAINING_HISTORY_FILE
     if history_path.is_file():
         try:
             history = json.loads(history_path.read_text(encoding="utf-8"))

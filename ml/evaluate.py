@@ -10,8 +10,9 @@ import numpy as np
 import tensorflow as tf
 from sklearn.metrics import confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
 
+from ml.contract import INPUT
 from ml.data import NUM_CLASSES, Dataset
-from ml.export import INPUT, load_signature
+from ml.export import load_signature
 
 LATENCY_REQUESTS = 200
 

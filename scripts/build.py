@@ -21,16 +21,13 @@ import docker.errors
 
 from ml.card import CardError, rfc3339, source_date_epoch
 from ml.config import Config
+from ml.contract import CARD_PATH
 from ml.semver import SemVer
 from scripts import builder, wheelhouse
 from scripts.errors import BadInput, BuildFailed, DockerUnavailable
 
 SERVING_DOCKERFILE = "Dockerfile.serve"
 TRAINING_DOCKERFILE = "Dockerfile.train"
-# Built by `make bases` where the official images cannot be pulled.
-SERVING_STANDIN = "local/tensorflow-serving:standin"
-TRAINING_STANDIN = "local/python:3.11"
-CARD_PATH = Path("assets.extra") / "model_card.json"
 
 Log = Callable[[str], None]
 _LOG_WIDTH = 120

@@ -20,6 +20,14 @@ import docker
 import docker.errors
 
 from ml import config as configuration
+from ml.contract import (
+    CARD_LABEL,
+    MODEL_VERSION_LABEL,
+    REVISION_LABEL,
+    SEMVER_LABEL,
+    SERVING_STANDIN,
+    TRAINING_STANDIN,
+)
 from ml.semver import SemVer, VersionError, read_version
 from scripts import build, builder, push, tags
 from scripts.errors import (
@@ -34,8 +42,6 @@ from scripts.errors import (
 )
 from scripts.registry import ImageReference, RegistryClient
 
-CARD_LABEL = "ml.model.card"
-REVISION_LABEL = "org.opencontainers.image.revision"  # the commit an image was built from
 # Labels `inspect` shows in full; the card is shown by `card`.
 SUMMARY_LABELS = (
     "org.opencontainers.image.version",
@@ -44,8 +50,8 @@ SUMMARY_LABELS = (
     "org.opencontainers.image.source",
     "org.opencontainers.image.title",
     "ml.model.name",
-    "ml.model.version",
-    "ml.model.semver",
+    MODEL_VERSION_LABEL,
+    SEMVER_LABEL,
     "ml.dataset.sha256",
     "ml.metrics.accuracy",
     "ml.metrics.macro_f1",
@@ -174,9 +180,7 @@ def _plans(
     root = Path.cwd()
     plans: list[build.ImagePlan] = []
     if args.only in (None, "serving"):
-        base = _base(
-            client, root / build.SERVING_DOCKERFILE, "TFS_BASE", build.SERVING_STANDIN, args.serving_base
-        )
+        base = _base(client, root / build.SERVING_DOCKERFILE, "TFS_BASE", SERVING_STANDIN, args.serving_base)
         export_root = args.artifacts / "model"
         plans.append(
             build.serving_plan(
@@ -188,7 +192,7 @@ def _plans(
             client,
             root / build.TRAINING_DOCKERFILE,
             "PYTHON_BASE",
-            build.TRAINING_STANDIN,
+            TRAINING_STANDIN,
             args.training_base,
         )
         context = args.work_dir / "training-context"

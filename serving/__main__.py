@@ -16,6 +16,7 @@ import docker.errors
 import requests
 
 from ml.config import DEFAULT_PATH, Config, ConfigError, load
+from ml.contract import PROXY_STANDIN
 from ml.semver import VersionError, read_version
 from serving import github, history
 from serving.errors import BadInput, DeployError, ExitCode, InfrastructureError
@@ -25,7 +26,7 @@ from serving.state import read_state
 from serving.status import collect, render_json, render_text
 
 # The project's bases tag the pinned official nginx (or its stand-in) with this name.
-DEFAULT_PROXY_IMAGE = "local/nginx:standin"
+DEFAULT_PROXY_IMAGE = PROXY_STANDIN
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import requests
 
+from ml.contract import SIGNATURE
 from serving.deadline import remaining
 from serving.errors import DeployError, RequestFailed, Transient
 
@@ -94,9 +95,7 @@ class RestClient:
             for entry in body.get("model_version_status", [])
         ]
 
-    def signature(
-        self, deadline: float, name: str = "serving_default", version: int | None = None
-    ) -> Signature:
+    def signature(self, deadline: float, name: str = SIGNATURE, version: int | None = None) -> Signature:
         body = self._request("GET", f"{self._model_url(version)}/metadata", deadline).json()
         return parse_signature(body, name)
 
@@ -104,7 +103,7 @@ class RestClient:
         self,
         inputs: dict[str, Any],
         deadline: float,
-        signature_name: str = "serving_default",
+        signature_name: str = SIGNATURE,
         version: int | None = None,
     ) -> dict[str, np.ndarray]:
         payload = {"signature_name": signature_name, "inputs": _jsonable(inputs)}

@@ -11,6 +11,7 @@ import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
+from ml.contract import SIGNATURE
 from serving.deadline import remaining
 from serving.errors import RequestFailed, Transient
 
@@ -67,7 +68,7 @@ class GrpcClient:
         self,
         inputs: dict[str, np.ndarray],
         deadline: float,
-        signature_name: str = "serving_default",
+        signature_name: str = SIGNATURE,
         version: int | None = None,
     ) -> dict[str, np.ndarray]:
         request = predict_pb2.PredictRequest()

@@ -13,16 +13,15 @@ import docker.errors
 from docker.models.containers import Container
 from docker.models.images import Image
 
+from ml.contract import MODEL_VERSION_LABEL, SEMVER_LABEL, SMOKE_SET_PATH
 from serving.archive import first_file, single_file_tar
 from serving.client import RestClient
 from serving.deadline import poll
 from serving.errors import BadInput, DeadlineExceeded, ImageUnavailable, InfrastructureError, ModelNotReady
 from serving.proxy import GRPC_PORT, REST_PORT, RESTART_POLICY, colour_container_name
-from serving.smoke_set import SMOKE_SET_PATH, SmokeSet
+from serving.smoke_set import SmokeSet
 from serving.state import APP, HELPER, Release
 
-MODEL_VERSION_LABEL = "ml.model.version"
-SEMVER_LABEL = "ml.model.semver"
 MONITORING_DIR = "/tmp"
 MONITORING_FILE = f"{MONITORING_DIR}/monitoring.config"
 # TF Serving serves Prometheus metrics only when started with a monitoring config.

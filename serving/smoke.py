@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ml.semver import major_of
 from serving.client import RestClient, Signature
 from serving.errors import DeployError
 from serving.grpc_client import GrpcClient
@@ -84,10 +85,6 @@ def _spec(spec: Any) -> str:
     return f"{spec.dtype}{shape}"
 
 
-def major(model_version: int) -> int:
-    return model_version // 1_000_000
-
-
 class _Recorder:
     """Runs one check, turning any request failure into a failed check and counting it as an error."""
 
@@ -142,8 +139,8 @@ def analyse(
         changes = signature_changes(served, baseline.signature(deadline, signature_name))
         if not changes:
             return True, "compatible with the active release"
-        candidate_major = major(expect_version if expect_version is not None else smoke.model_version)
-        active_major = max((major(s.version) for s in active), default=candidate_major)
+        candidate_major = major_of(expect_version if expect_version is not None else smoke.model_version)
+        active_major = max((major_of(s.version) for s in active), default=candidate_major)
         if candidate_major > active_major:
             return (
                 True,

@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ml.contract import SIGNATURE, SMOKE_SET_PATH
 from serving.errors import BadInput
-
-SMOKE_SET_PATH = Path("assets.extra") / "smoke_set.json"
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class SmokeSet:
             return cls(
                 model_name=str(raw["model_name"]),
                 model_version=int(raw["model_version"]),
-                signature_name=str(raw.get("signature_name", "serving_default")),
+                signature_name=str(raw.get("signature_name", SIGNATURE)),
                 # float32 is what the signature takes; JSON has no dtype of its own.
                 inputs={k: np.asarray(v, dtype=np.float32) for k, v in raw["inputs"].items()},
                 outputs={k: np.asarray(v) for k, v in raw["outputs"].items()},

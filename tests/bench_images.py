@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from ml import config as configuration
+from ml.contract import SERVING_STANDIN
 from ml.semver import SemVer
 from scripts import build, push, tags
 from scripts.registry import RegistryClient
@@ -54,7 +55,7 @@ def run() -> list[tuple[str, str]]:
     client = build.docker_client()
     config = configuration.load(ROOT / "pipeline.toml")
     git = build.git_state(ROOT)
-    base = build.resolve_base(client, ROOT / build.SERVING_DOCKERFILE, "TFS_BASE", build.SERVING_STANDIN, "")
+    base = build.resolve_base(client, ROOT / build.SERVING_DOCKERFILE, "TFS_BASE", SERVING_STANDIN, "")
     timings: dict[str, float] = {}
     manifests = []
     model_bytes = 0

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ml.card import MEASUREMENTS_FILE
+from ml.contract import CARD_FILE, MEASUREMENTS_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_SECONDS = 60.0
@@ -27,7 +27,7 @@ def run() -> list[tuple[str, str]]:
             capture_output=True,
         )
         wall = time.perf_counter() - started
-        card = json.loads((artifacts / "model_card.json").read_text())
+        card = json.loads((artifacts / CARD_FILE).read_text())
         measurements = json.loads((artifacts / MEASUREMENTS_FILE).read_text())
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     latency = measurements["latency_ms"]

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import requests
 
-DEFAULT_IMAGE = "local/tensorflow-serving:standin"
+from ml.contract import SERVING_STANDIN
+
+DEFAULT_IMAGE = SERVING_STANDIN
 NAME_PREFIX = "tfs-contract"
 READY_SECONDS = 120.0
 

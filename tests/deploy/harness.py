@@ -19,6 +19,7 @@ import docker.errors
 import pytest
 
 from ml.config import Config
+from ml.contract import PROXY_STANDIN
 from serving.deploy import Deployer, Outcome
 from serving.errors import DeployError
 from serving.history import volume_name
@@ -29,7 +30,7 @@ from serving.state import APP, HostState, read_state
 from tests.deploy.load import LoadGenerator
 from tests.deploy.models import ROOT, Variant, build_image
 
-PROXY_IMAGE = "local/nginx:standin"
+PROXY_IMAGE = PROXY_STANDIN
 KILL_DEADLINE_SECONDS = 300
 
 VARIANTS = {

@@ -15,8 +15,11 @@ import docker
 import numpy as np
 import tensorflow as tf
 
+from ml.contract import CARD_FILE, EXTRA_DIR, INPUT, SERVING_STANDIN, SIGNATURE, SMOKE_FILE
+from ml.semver import SemVer
+
 ROOT = Path(__file__).resolve().parents[2]
-TFS_BASE = "local/tensorflow-serving:standin"
+TFS_BASE = SERVING_STANDIN
 SMOKE_EXAMPLES = 16
 
 
@@ -31,8 +34,7 @@ class Variant:
 
     @property
     def model_version(self) -> int:
-        major, minor, patch = (int(part) for part in self.semver.split("."))
-        return major * 1_000_000 + minor * 1_000 + patch
+        return SemVer.parse(self.semver).model_version
 
 
 class _Linear(tf.Module):
@@ -66,24 +68,24 @@ def smoke_inputs() -> np.ndarray:
 
 
 def export(variant: Variant, model_name: str, export_root: Path) -> Path:
-    """Write `<export_root>/<model_name>/<N>/` with the SavedModel and assets.extra/smoke_set.json."""
+    """Write `<export_root>/<model_name>/<N>/` with the SavedModel and the smoke set."""
     version_dir = export_root / model_name / str(variant.model_version)
     module = _Linear(variant.seed, variant.flat_input, variant.extra_matmuls)
-    tf.saved_model.save(module, str(version_dir), signatures={"serving_default": module.serve})
+    tf.saved_model.save(module, str(version_dir), signatures={SIGNATURE: module.serve})
     recorder = module if variant.smoke_seed is None else _Linear(variant.smoke_seed, False, 0)
     inputs = smoke_inputs()
     outputs = recorder.serve(inputs.reshape(-1, 64) if variant.flat_input and recorder is module else inputs)
     smoke = {
         "model_name": model_name,
         "model_version": variant.model_version,
-        "signature_name": "serving_default",
-        "inputs": {"image": (inputs.reshape(-1, 64) if variant.flat_input else inputs).tolist()},
+        "signature_name": SIGNATURE,
+        "inputs": {INPUT: (inputs.reshape(-1, 64) if variant.flat_input else inputs).tolist()},
         "outputs": {name: tensor.numpy().tolist() for name, tensor in outputs.items()},
     }
-    assets = version_dir / "assets.extra"
+    assets = version_dir / EXTRA_DIR
     assets.mkdir(parents=True, exist_ok=True)
-    (assets / "smoke_set.json").write_text(json.dumps(smoke), encoding="utf-8")
-    (assets / "model_card.json").write_text(json.dumps({"version": variant.semver}), encoding="utf-8")
+    (assets / SMOKE_FILE).write_text(json.dumps(smoke), encoding="utf-8")
+    (assets / CARD_FILE).write_text(json.dumps({"version": variant.semver}), encoding="utf-8")
     if variant.unloadable:
         (version_dir / "saved_model.pb").write_bytes(b"not a SavedModel")
     return version_dir

@@ -19,6 +19,14 @@ import docker
 import docker.errors
 import pytest
 
+from ml.contract import (
+    CARD_FILE,
+    EXTRA_DIR,
+    MODEL_VERSION_LABEL,
+    SERVING_STANDIN,
+    TRAINING_STANDIN,
+    WARMUP_FILE,
+)
 from ml.semver import SemVer
 from scripts import build, push, tags
 from scripts.errors import ExitCode, RegistryUnreachable
@@ -61,7 +69,7 @@ class Workspace:
 @pytest.fixture(scope="module")
 def engine() -> Iterator[docker.DockerClient]:
     client = build.docker_client()
-    for base in (build.SERVING_STANDIN, build.TRAINING_STANDIN):
+    for base in (SERVING_STANDIN, TRAINING_STANDIN):
         try:
             client.images.get(base)
         except docker.errors.ImageNotFound:
@@ -124,14 +132,14 @@ def test_push_prints_a_digest_per_tag_release_first(serving_pushed: list[str], w
 
 
 def test_registry_api_lists_tags_and_labels(serving_pushed: list[str], workspace: Workspace) -> None:
-    card = json.loads((workspace.artifacts / "model_card.json").read_text(encoding="utf-8"))
+    card = json.loads((workspace.artifacts / CARD_FILE).read_text(encoding="utf-8"))
     with RegistryClient(workspace.registry.address) as registry:
         assert registry.tags("digits-serving") == sorted([*EXPECTED_TAGS, _git_sha_tag(), "latest"])
         labels = registry.labels("digits-serving", "latest")
     assert labels["org.opencontainers.image.version"] == VERSION
     assert labels["org.opencontainers.image.revision"] == _git_sha()
     assert labels["org.opencontainers.image.title"] == "digits-serving"
-    assert labels["ml.model.version"] == str(SemVer.parse(VERSION).model_version)
+    assert labels[MODEL_VERSION_LABEL] == str(SemVer.parse(VERSION).model_version)
     assert labels["ml.dataset.sha256"] == card["dataset"]["sha256"]
     assert float(labels["ml.metrics.accuracy"]) == pytest.approx(card["metrics"]["accuracy"], abs=1e-6)
     assert json.loads(labels["ml.model.card"]) == card
@@ -140,7 +148,7 @@ def test_registry_api_lists_tags_and_labels(serving_pushed: list[str], workspace
 def test_card_command_reads_the_card_from_the_registry(
     serving_pushed: list[str], workspace: Workspace
 ) -> None:
-    card = json.loads((workspace.artifacts / "model_card.json").read_text(encoding="utf-8"))
+    card = json.loads((workspace.artifacts / CARD_FILE).read_text(encoding="utf-8"))
     shown = subprocess.run(
         [sys.executable, "-m", "scripts.images", "card", f"{workspace.registry.address}/digits-serving:latest"],
         cwd=ROOT, capture_output=True, text=True, check=False,
@@ -365,9 +373,9 @@ def test_training_image_trains_a_model_into_a_mounted_volume(
         stdout=True,
         stderr=True,
     )
-    card = json.loads((output / "model_card.json").read_text(encoding="utf-8"))
+    card = json.loads((output / CARD_FILE).read_text(encoding="utf-8"))
     version_dir = output / "model" / "digits" / str(card["model_version"])
     assert (version_dir / "saved_model.pb").is_file(), logs.decode(errors="replace")
-    assert (version_dir / "assets.extra" / "tf_serving_warmup_requests").is_file()
+    assert (version_dir / EXTRA_DIR / WARMUP_FILE).is_file()
     assert card["semver"] == VERSION  # the VERSION the image was built and tagged from
     assert engine.images.get(image).attrs["Config"]["User"] == "10001:10001"

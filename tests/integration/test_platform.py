@@ -17,6 +17,8 @@ import pytest
 import requests
 from docker.models.containers import Container
 
+from ml.contract import PROXY_STANDIN, TRAINING_STANDIN
+
 REGISTRY = "127.0.0.1:5000"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
 NAME_PREFIX = "platform-test"
@@ -165,7 +167,7 @@ def test_debian_base_is_bookworm_with_security_updates(client: docker.DockerClie
 
 @pytest.mark.docker
 def test_python_base_has_python_and_pip_on_path(client: docker.DockerClient) -> None:
-    image = require_image(client, "local/python:3.11")
+    image = require_image(client, TRAINING_STANDIN)
 
     versions = run(client, image, ["sh", "-c", "python --version && pip --version"])
 
@@ -175,7 +177,7 @@ def test_python_base_has_python_and_pip_on_path(client: docker.DockerClient) -> 
 
 @pytest.mark.docker
 def test_python_base_lets_pip_install_into_the_system_interpreter(client: docker.DockerClient) -> None:
-    image = require_image(client, "local/python:3.11")
+    image = require_image(client, TRAINING_STANDIN)
     # A local project, so the install needs no index: it fails only on PEP 668's externally-managed marker.
     script = (
         "mkdir -p /tmp/probe/probe_pkg && cd /tmp/probe && touch probe_pkg/__init__.py"
@@ -192,7 +194,7 @@ def test_python_base_lets_pip_install_into_the_system_interpreter(client: docker
 
 @pytest.mark.docker
 def test_python_base_creates_virtual_environments(client: docker.DockerClient) -> None:
-    image = require_image(client, "local/python:3.11")
+    image = require_image(client, TRAINING_STANDIN)
 
     output = run(client, image, ["sh", "-c", "python -m venv /tmp/venv && /tmp/venv/bin/pip --version"])
 
@@ -203,7 +205,7 @@ def test_python_base_creates_virtual_environments(client: docker.DockerClient) -
 def test_nginx_base_serves_a_conf_d_site_and_reloads(
     client: docker.DockerClient, started: Callable[..., Container]
 ) -> None:
-    image = require_image(client, "local/nginx:standin")
+    image = require_image(client, PROXY_STANDIN)
     token = uuid.uuid4().hex
     site = "server {{ listen 8080; location / {{ return 200 '{body}'; }} }}\n"
     container = started(image, {"etc/nginx/conf.d/site.conf": site.format(body=f"first-{token}")}, [80, 8080])
@@ -239,7 +241,7 @@ def test_nginx_base_serves_a_conf_d_site_and_reloads(
 def test_nginx_base_proxies_grpc_over_h2c(
     client: docker.DockerClient, started: Callable[..., Container]
 ) -> None:
-    image = require_image(client, "local/nginx:standin")
+    image = require_image(client, PROXY_STANDIN)
     marker = f"upstream-{uuid.uuid4().hex}"
     # The upstream is a second h2c server in the same nginx: a gRPC status only it can produce proves
     # that grpc_pass carried the call over cleartext HTTP/2 and relayed the answer.

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from ml import config as configuration
-from ml.card import MEASUREMENTS_FILE
-from ml.export import FINGERPRINT_FILE, INPUT, SIGNATURE, describe_signature
+from ml.contract import CARD_FILE, EXTRA_DIR, INPUT, MEASUREMENTS_FILE, SIGNATURE, SMOKE_FILE, WARMUP_FILE
+from ml.export import FINGERPRINT_FILE, describe_signature
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def trained(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def card_of(artifacts: Path) -> dict:
-    return json.loads((artifacts / "model_card.json").read_text())
+    return json.loads((artifacts / CARD_FILE).read_text())
 
 
 def version_dir(artifacts: Path) -> Path:
@@ -68,7 +68,7 @@ def test_export_layout_and_signature_match_the_card(trained: Path, repo_root: Pa
     assert describe_signature(signature) == card["signature"]
     assert card["signature"]["inputs"] == {"image": {"dtype": "float32", "shape": [-1, 8, 8]}}
     assert card["signature"]["outputs"]["class"] == {"dtype": "int64", "shape": [-1]}
-    assert json.loads((version_dir(trained) / "assets.extra" / "model_card.json").read_text()) == card
+    assert json.loads((version_dir(trained) / EXTRA_DIR / CARD_FILE).read_text()) == card
 
 
 def test_warmup_records_are_prediction_logs_the_model_accepts(
@@ -78,7 +78,7 @@ def test_warmup_records_are_prediction_logs_the_model_accepts(
     from tensorflow_serving.apis import prediction_log_pb2
 
     signature = tf.saved_model.load(str(version_dir(trained))).signatures[SIGNATURE]
-    path = version_dir(trained) / "assets.extra" / "tf_serving_warmup_requests"
+    path = version_dir(trained) / EXTRA_DIR / WARMUP_FILE
     records = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
     assert len(records) == default_config.export.warmup_records <= 1000
     for record in records:
@@ -93,7 +93,7 @@ def test_smoke_set_holds_the_exported_models_own_outputs(trained: Path) -> None:
     import numpy as np
     import tensorflow as tf
 
-    smoke = json.loads((version_dir(trained) / "assets.extra" / "smoke_set.json").read_text())
+    smoke = json.loads((version_dir(trained) / EXTRA_DIR / SMOKE_FILE).read_text())
     assert (
         smoke["model_version"] == card_of(trained)["model_version"] and len(smoke["outputs"]["class"]) >= 32
     )
@@ -120,7 +120,7 @@ def test_two_trainings_export_identical_bytes(trained: Path, repo_root: Path, tm
     first, second = _file_digests(trained / "model"), _file_digests(again / "model")
     assert any(name.endswith(FINGERPRINT_FILE) for name in first)
     assert first == second
-    assert (trained / "model_card.json").read_bytes() == (again / "model_card.json").read_bytes()
+    assert (trained / CARD_FILE).read_bytes() == (again / CARD_FILE).read_bytes()
 
 
 def test_gate_passes_alone_and_fails_against_a_better_baseline(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ml import card as cards
+from ml.contract import MEASUREMENTS_FILE
 
 GOOD = {
     "name": "digits",
@@ -118,10 +119,10 @@ def test_outside_git_without_source_date_epoch_the_card_says_unknown(
 
 def test_measurements_join_the_card_only_for_the_gate(tmp_path: Path) -> None:
     assert cards.read_measurements(tmp_path) == {}
-    (tmp_path / cards.MEASUREMENTS_FILE).write_text('{"latency_ms": {"p50": 1.0, "p99": 2.0}}')
+    (tmp_path / MEASUREMENTS_FILE).write_text('{"latency_ms": {"p50": 1.0, "p99": 2.0}}')
     joined = cards.with_measurements(GOOD, cards.read_measurements(tmp_path))
     assert joined["metrics"]["latency_ms"]["p50"] == 1.0 and joined["metrics"]["accuracy"] == 0.9
     assert "latency_ms" not in GOOD["metrics"]
-    (tmp_path / cards.MEASUREMENTS_FILE).write_text("{not json")
+    (tmp_path / MEASUREMENTS_FILE).write_text("{not json")
     with pytest.raises(cards.CardError, match="make train"):
         cards.read_measurements(tmp_path)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ml.contract import CARD_FILE
 from scripts.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +69,7 @@ def test_card_lookup_refused_by_the_registry_is_access_denied(refusing_registry:
 def test_gate_released_gates_on_thresholds_when_the_registry_refuses(
     refusing_registry: str, tmp_path: Path
 ) -> None:
-    (tmp_path / "model_card.json").write_text(json.dumps(_card()), encoding="utf-8")
+    (tmp_path / CARD_FILE).write_text(json.dumps(_card()), encoding="utf-8")
     venv = VENV_PYTHON.parents[1]
     done = subprocess.run(
         ["make", "--no-print-directory", "-o", str(venv / ".installed"), "gate-released", f"VENV={venv}",
