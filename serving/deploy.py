@@ -19,7 +19,7 @@ from typing import TextIO
 
 import docker
 
-from serving import history
+from serving import convergence, history
 from serving.bake import BakeReport, BakeTargets, bake
 from serving.client import RestClient
 from serving.deadline import after, poll
@@ -66,11 +66,6 @@ def _result_of(error: BaseException) -> str:
     if isinstance(error, Reverted):
         return history.RESULT_REVERTED
     return history.RESULT_FAILED
-
-
-def _finished(colour: ColourState, entries: list[history.Entry]) -> bool:
-    """Whether this container's rollout completed (its bake passed) according to the history."""
-    return any(e.container_id == colour.container_id and e.result == history.RESULT_DEPLOYED for e in entries)
 
 
 class Deployer:
@@ -126,7 +121,11 @@ class Deployer:
             )
             notes.append(f"candidate {release.version} ({release.image_id[:19]})")
             self.steps.detail("; ".join(notes))
-        if serving and serving.release.image_id == release.image_id and _finished(serving, entries):
+        if (
+            serving
+            and serving.release.image_id == release.image_id
+            and convergence.finished(serving, entries)
+        ):
             message = f"{release.version} is already active in {serving.colour}; nothing to do"
             self.steps.say(message)
             return Outcome(False, message)
@@ -152,35 +151,20 @@ class Deployer:
         return Outcome(True, f"{release.version} deployed to {attempt.colour}")
 
     def _converge(self, state: HostState, entries: list[history.Entry]) -> tuple[HostState, list[str]]:
-        """Undo whatever an interrupted deploy left: afterwards only the active colour exists, and the proxy
-        routes to a running colour (a completed rollout whenever one is still running) or answers 503."""
+        """Carry out the convergence plan (serving.convergence) for what an interrupted deploy left."""
         notes = []
-        active = state.active
-        # Only a colour whose rollout completed may take traffic back; a leftover preview was never judged.
-        fallback = next(
-            (c for c in state.colours.values() if c is not active and c.running and _finished(c, entries)),
-            None,
-        )
-        active_sound = active is not None and active.running and _finished(active, entries)
-        if state.active_colour is not None and not active_sound and fallback is not None:
-            self.proxy.switch(fallback.colour)
-            notes.append(f"rolled back unfinished or stopped {state.active_colour} to {fallback.colour}")
-        elif state.active_colour is not None and (active is None or not active.running):
-            self.proxy.switch(None)
-            notes.append(f"active colour {state.active_colour} was not running: proxy answers 503")
-        elif state.proxy_exists and not self.proxy.in_sync():
-            self.proxy.switch(state.active_colour)
-            notes.append("reloaded the proxy config an interrupted switch had written")
-        kept = self.proxy.active()
-        leftovers = [colour for colour in state.colours.values() if colour.colour != kept]
-        if any(colour.colour == state.active_colour and colour.running for colour in leftovers):
+        plan = convergence.plan(state, entries, self.proxy.in_sync())
+        if plan.switch is not None:
+            self.proxy.switch(plan.switch.to)
+            notes.append(plan.switch.note)
+        if plan.drain_first:
             # It took traffic until the switch above: connections still open to it must drain first,
             # exactly as after a promotion.
             time.sleep(self.settings.scale_down_delay)
             self.proxy.wait_for_old_workers()
-        for colour in leftovers:
-            self.runner(colour.colour).remove()
-            notes.append(f"removed leftover {colour.colour}")
+        for colour in plan.remove:
+            self.runner(colour).remove()
+            notes.append(f"removed leftover {colour}")
         helpers = remove_stale_helpers(self.client, self.settings.model_name)
         if helpers:
             notes.append(f"removed {helpers} stale helper container(s)")

@@ -1,0 +1,60 @@
+"""What a deploy does first about whatever an interrupted one left, decided from the state alone (no Docker,
+no clock): afterwards only the colour the proxy routes to exists, and that is a running colour whose rollout
+completed, or none and the proxy answers 503.
+
+Only a colour whose rollout completed (its bake passed, per the history) may take traffic back: a leftover
+preview was never judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from serving import history
+from serving.state import ColourState, HostState
+
+
+@dataclass(frozen=True)
+class Switch:
+    to: str | None  # None: answer 503
+    note: str
+
+
+@dataclass(frozen=True)
+class ConvergencePlan:
+    switch: Switch | None  # the proxy config to load first, if any
+    routed: str | None  # what the proxy routes to once the plan ran
+    # The colour that took traffic until the switch: connections still open to it drain before it goes.
+    drain_first: bool
+    remove: tuple[str, ...]
+
+
+def finished(colour: ColourState, entries: list[history.Entry]) -> bool:
+    """Whether this container's rollout completed (its bake passed) according to the history."""
+    return any(e.container_id == colour.container_id and e.result == history.RESULT_DEPLOYED for e in entries)
+
+
+def plan(state: HostState, entries: list[history.Entry], proxy_in_sync: bool) -> ConvergencePlan:
+    """`proxy_in_sync`: nginx runs the live file (false only after an interruption between rename and reload)."""
+    active = state.active
+    fallback = next(
+        (c for c in state.colours.values() if c is not active and c.running and finished(c, entries)), None
+    )
+    active_sound = active is not None and active.running and finished(active, entries)
+    switch = None
+    if state.active_colour is not None and not active_sound and fallback is not None:
+        switch = Switch(
+            fallback.colour, f"rolled back unfinished or stopped {state.active_colour} to {fallback.colour}"
+        )
+    elif state.active_colour is not None and (active is None or not active.running):
+        switch = Switch(None, f"active colour {state.active_colour} was not running: proxy answers 503")
+    elif state.proxy_exists and not proxy_in_sync:
+        switch = Switch(state.active_colour, "reloaded the proxy config an interrupted switch had written")
+    routed = switch.to if switch is not None else state.active_colour
+    leftovers = tuple(colour for colour in state.colours.values() if colour.colour != routed)
+    return ConvergencePlan(
+        switch=switch,
+        routed=routed,
+        drain_first=any(c.colour == state.active_colour and c.running for c in leftovers),
+        remove=tuple(c.colour for c in leftovers),
+    )
