@@ -50,7 +50,9 @@ class Dataset:
         }
 
 
-def _validated(name: str, x_train, y_train, x_test, y_test, scale: float) -> Dataset:
+def _validated(
+    name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, scale: float
+) -> Dataset:
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     for key in ("x_train", "x_test"):
         if arrays[key].ndim != 3:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import docker.errors
@@ -77,7 +78,8 @@ START_TIMEOUT_SECONDS = 20
 _LOG_LINES_ON_FAILURE = 20
 # The proxy and a finished release come back by themselves after a crash or a restart of Docker (a host
 # reboot); `docker stop` and `docker kill` still stop them for good.
-RESTART_POLICY = {"Name": "unless-stopped"}
+# (types-docker's _RestartPolicy lists only "always" and "on-failure"; the Engine API takes "unless-stopped".)
+RESTART_POLICY: Any = {"Name": "unless-stopped"}
 # Docker states of a colour that serves, or will again without anyone's help.
 _COLOUR_UP = ("running", "restarting")
 
@@ -321,6 +323,8 @@ class Proxy:
             code, output = self._running().exec_run(command, environment=environment)
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"exec in {self.settings.container_name} failed: {exc}") from exc
+        # Without stream=True, docker-py returns the whole output as bytes and the exit code as an int.
+        assert isinstance(output, bytes) and code is not None
         return code, output.decode(errors="replace").strip()
 
     def active(self) -> str | None:

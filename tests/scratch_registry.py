@@ -77,6 +77,6 @@ class ScratchRegistry:
                     client.images.remove(reference)
             if not any(not tag.startswith(prefix) for tag in image.tags):
                 try:
-                    client.images.remove(image.id)
+                    client.images.remove(image.id or "")
                 except docker.errors.APIError:
                     continue  # still used, e.g. as the parent of another image

@@ -91,7 +91,8 @@ def _monitoring_config_class() -> type[Message]:
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file_proto)
     descriptor = pool.FindMessageTypeByName("tensorflow.serving.standin.MonitoringConfig")
-    return message_factory.GetMessageClass(descriptor)
+    message_class: type[Message] = message_factory.GetMessageClass(descriptor)
+    return message_class
 
 
 def parse_monitoring_config(text: str, source: str) -> PrometheusConfig:

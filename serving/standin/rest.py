@@ -20,6 +20,7 @@ from serving.standin.manager import ModelManager
 from serving.standin.metrics import Metrics
 from serving.standin.prettyjson import error_body
 from serving.standin.status import Code, ServingError, invalid_argument
+from serving.standin.tensors import TensorInfo
 
 _API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
 _PREDICT_PATH = re.compile(
@@ -147,7 +148,7 @@ class RestApi:
     def _status(self, target: _Target) -> str:
         # Like TF Serving, a label does not narrow the status request: all versions are reported.
         response = responses.model_status(self._manager, target.model_name, target.version)
-        return json_format.MessageToJson(response, indent=1, always_print_fields_with_no_presence=True)
+        return str(json_format.MessageToJson(response, indent=1, always_print_fields_with_no_presence=True))
 
     def _metadata(self, target: _Target) -> str:
         response = responses.model_metadata(self._manager, target.model_name, target.version, target.label)
@@ -156,7 +157,7 @@ class RestApi:
     def _predict(self, target: _Target, body: bytes) -> str:
         servables = []
 
-        def input_map_for(signature_name: str) -> dict[str, json_tensor.TensorInfo]:
+        def input_map_for(signature_name: str) -> dict[str, TensorInfo]:
             servables.append(self._manager.servable(target.model_name, target.version, target.label))
             return servables[-1].input_map(signature_name)
 

@@ -53,7 +53,7 @@ _VALUE_FIELDS: dict[int, str] = {
 
 def dtype_name(dtype: int) -> str:
     """TensorFlow's DataTypeString: DT_FLOAT -> "float"."""
-    return types_pb2.DataType.Name(dtype).removeprefix("DT_").lower()
+    return str(types_pb2.DataType.Name(dtype)).removeprefix("DT_").lower()
 
 
 def numpy_dtype(dtype: int) -> type:
@@ -64,7 +64,7 @@ def numpy_dtype(dtype: int) -> type:
 
 def dtype_of_array(array: np.ndarray) -> int:
     if array.dtype.kind in "OSU":
-        return types_pb2.DT_STRING
+        return int(types_pb2.DT_STRING)
     return int(tf.as_dtype(array.dtype).as_datatype_enum)
 
 

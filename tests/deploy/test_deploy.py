@@ -19,7 +19,7 @@ from serving.archive import first_file, single_file_tar
 from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
-from serving.proxy import LIVE_CONF
+from serving.proxy import LIVE_CONF, RESTART_POLICY
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -63,7 +63,7 @@ def test_helper_containers_a_killed_deploy_left_are_removed_by_the_next(
     host.deploy(releases["v1"])
     assert "removed 1 stale helper container(s)" in host.outputs[-1]
     with pytest.raises(docker.errors.NotFound):
-        host.client.containers.get(left.id)
+        host.client.containers.get(left.id or "")
     assert host.client.containers.list(all=True, filters={"label": state.HELPER}) == []
 
 
@@ -75,7 +75,7 @@ def test_a_crash_looping_proxy_fails_the_deploy_with_its_own_log_lines(
         ["sh", "-c", "echo 'nginx: [emerg] broken on purpose' >&2; exit 1"],
         name=host.settings.proxy.container_name,
         labels={state.APP: host.model_name},
-        restart_policy={"Name": "unless-stopped"},
+        restart_policy=RESTART_POLICY,
         detach=True,
     )
     error = host.deploy_expecting(releases["v1"], InfrastructureError)

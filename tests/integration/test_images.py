@@ -204,7 +204,7 @@ def test_release_digest_names_the_pushed_digest_for_a_rerun_to_sign_instead_of_p
 def _rebuild_from_scratch(workspace: Workspace, engine: docker.DockerClient, artifacts: Path) -> str:
     """Build the serving image again as another checkout would: no local image, every file's mtime new."""
     for image in engine.images.list(f"{workspace.registry.address}/digits-serving"):
-        engine.images.remove(image.id, force=True)
+        engine.images.remove(image.id or "", force=True)
     now = time.time()
     for path in artifacts.rglob("*"):
         os.utime(path, (now, now))

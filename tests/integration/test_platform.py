@@ -86,7 +86,7 @@ def started(client: docker.DockerClient) -> Iterator[Callable[..., Container]]:
 
     def start(image: str, files: dict[str, str], ports: list[int]) -> Container:
         container = client.containers.create(
-            image, name=unique_name("nginx"), ports={f"{port}/tcp": ("127.0.0.1", None) for port in ports}
+            image, name=unique_name("nginx"), ports={f"{port}/tcp": ("127.0.0.1", 0) for port in ports}
         )
         containers.append(container)
         container.put_archive("/", tar_of(files))
@@ -100,7 +100,9 @@ def started(client: docker.DockerClient) -> Iterator[Callable[..., Container]]:
 
 
 def host_port(container: Container, port: int) -> int:
-    return int(container.ports[f"{port}/tcp"][0]["HostPort"])
+    bindings = container.ports[f"{port}/tcp"]
+    assert bindings, f"{container.name} publishes no {port}/tcp"
+    return int(bindings[0]["HostPort"])
 
 
 def http_get(url: str) -> requests.Response | None:
@@ -140,7 +142,7 @@ def test_pushed_image_is_listed_by_digest_and_pulls_back(client: docker.DockerCl
         manifest = requests.head(
             f"http://{REGISTRY}/v2/{name}/manifests/{tag}", headers={"Accept": MANIFEST_V2}, timeout=5
         )
-        client.images.remove(image.id, force=True)
+        client.images.remove(image.id or "", force=True)
         pulled = client.images.pull(repository, tag=tag)
 
         assert tag in tags["tags"]
@@ -149,7 +151,7 @@ def test_pushed_image_is_listed_by_digest_and_pulls_back(client: docker.DockerCl
     finally:
         if pushed_digest:
             requests.delete(f"http://{REGISTRY}/v2/{name}/manifests/{pushed_digest}", timeout=5)
-        for reference in (image.id, f"{repository}:{tag}"):
+        for reference in (image.id or "", f"{repository}:{tag}"):
             with contextlib.suppress(docker.errors.ImageNotFound):
                 client.images.remove(reference, force=True)
 
@@ -230,8 +232,8 @@ def test_nginx_base_serves_a_conf_d_site_and_reloads(
 
     assert "Welcome to nginx!" in default_page.text
     assert first.text == f"first-{token}"
-    assert config_test.exit_code == 0, config_test.output.decode()
-    assert reload.exit_code == 0, reload.output.decode()
+    assert config_test.exit_code == 0, config_test.output
+    assert reload.exit_code == 0, reload.output
     assert second.status_code == 200
     assert '"GET / HTTP/1.1" 200' in stdout_log
     assert container.attrs["Config"]["Cmd"] == ["nginx", "-g", "daemon off;"]

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,13 +39,14 @@ def trained(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return artifacts
 
 
-def card_of(artifacts: Path) -> dict:
-    return json.loads((artifacts / CARD_FILE).read_text())
+def card_of(artifacts: Path) -> dict[str, Any]:
+    card: dict[str, Any] = json.loads((artifacts / CARD_FILE).read_text())
+    return card
 
 
 def version_dir(artifacts: Path) -> Path:
     card = card_of(artifacts)
-    return artifacts / "model" / card["name"] / str(card["model_version"])
+    return artifacts / "model" / str(card["name"]) / str(card["model_version"])
 
 
 def test_accuracy_meets_the_configured_floor(trained: Path, default_config: configuration.Config) -> None:

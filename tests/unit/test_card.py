@@ -2,16 +2,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ml import card as cards
 from ml.contract import MEASUREMENTS_FILE
 
-GOOD = {
+GOOD: dict[str, Any] = {
     "name": "digits",
     "semver": "0.1.0",
     "model_version": 1000,
@@ -66,7 +67,9 @@ def test_url_errors_are_card_errors(card_server: str) -> None:
         (lambda c: c.update(semver="v1.0"), "model card semver: 'v1.0' is not a semantic version"),
     ],
 )
-def test_baseline_missing_fields(tmp_path: Path, mutate, message: str) -> None:
+def test_baseline_missing_fields(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], object], message: str
+) -> None:
     broken = json.loads(json.dumps(GOOD))
     mutate(broken)
     path = tmp_path / "card.json"

@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +11,7 @@ from ml import config as configuration
 
 
 @pytest.fixture
-def raw(repo_root: Path) -> dict:
+def raw(repo_root: Path) -> dict[str, Any]:
     return tomllib.loads((repo_root / "pipeline.toml").read_text())
 
 
@@ -33,21 +34,23 @@ def test_default_config_is_valid(default_config: configuration.Config) -> None:
         ("export", "warmup_records", 1001, "export.warmup_records must be in [1, 1000]"),
     ],
 )
-def test_invalid_values_name_the_key(raw: dict, section: str, key: str, value: object, message: str) -> None:
+def test_invalid_values_name_the_key(
+    raw: dict[str, Any], section: str, key: str, value: object, message: str
+) -> None:
     broken = copy.deepcopy(raw)
     broken[section][key] = value
     with pytest.raises(configuration.ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         configuration.parse(broken)
 
 
-def test_image_repositories_are_lower_case(raw: dict) -> None:
+def test_image_repositories_are_lower_case(raw: dict[str, Any]) -> None:
     raw["images"]["registry"] = "ghcr.io/My-Org"
     config = configuration.parse(raw)
     assert config.serving_image == "ghcr.io/my-org/digits-serving"
     assert config.training_image == "ghcr.io/my-org/digits-training"
 
 
-def test_unknown_placeholder_in_a_name_template(raw: dict) -> None:
+def test_unknown_placeholder_in_a_name_template(raw: dict[str, Any]) -> None:
     raw["serving"]["network"] = "{name}-net"
     with pytest.raises(
         configuration.ConfigError, match=r"serving\.network '\{name\}-net': only the placeholder"
@@ -55,13 +58,13 @@ def test_unknown_placeholder_in_a_name_template(raw: dict) -> None:
         configuration.parse(raw)
 
 
-def test_missing_key(raw: dict) -> None:
+def test_missing_key(raw: dict[str, Any]) -> None:
     del raw["deploy"]["bake_seconds"]
     with pytest.raises(configuration.ConfigError, match=r"missing key deploy\.bake_seconds"):
         configuration.parse(raw)
 
 
-def test_unknown_key_and_section(raw: dict) -> None:
+def test_unknown_key_and_section(raw: dict[str, Any]) -> None:
     raw["train"]["epoch"] = 3
     with pytest.raises(configuration.ConfigError, match="unknown key 'epoch'"):
         configuration.parse(raw)
@@ -71,13 +74,13 @@ def test_unknown_key_and_section(raw: dict) -> None:
         configuration.parse(raw)
 
 
-def test_missing_section(raw: dict) -> None:
+def test_missing_section(raw: dict[str, Any]) -> None:
     del raw["gate"]
     with pytest.raises(configuration.ConfigError, match=r"\[gate\] is missing"):
         configuration.parse(raw)
 
 
-def test_integers_accepted_for_floats(raw: dict) -> None:
+def test_integers_accepted_for_floats(raw: dict[str, Any]) -> None:
     raw["deploy"]["bake_seconds"] = 5
     assert configuration.parse(raw).deploy.bake_seconds == 5.0
 

@@ -15,14 +15,14 @@ def _config(dataset: str) -> DataConfig:
 
 def _write_npz(path: Path, **overrides: np.ndarray) -> Path:
     rng = np.random.default_rng(0)
-    arrays = {
+    arrays: dict[str, np.ndarray] = {
         "x_train": rng.integers(0, 256, size=(20, 6, 6), dtype=np.uint8),
         "y_train": rng.integers(0, 10, size=20),
         "x_test": rng.integers(0, 256, size=(10, 6, 6), dtype=np.uint8),
         "y_test": rng.integers(0, 10, size=10),
     }
     arrays.update(overrides)
-    np.savez(path, **arrays)
+    np.savez(path, **arrays)  # type: ignore[arg-type]  # numpy's stub takes **arrays for its allow_pickle flag
     return path
 
 
@@ -59,7 +59,7 @@ def test_npz_loads_and_scales_uint8(tmp_path: Path) -> None:
         ({"x_train": np.zeros((20, 36), dtype=np.uint8)}, r"x_train must have shape \[n, height, width\]"),
     ],
 )
-def test_npz_shape_errors(tmp_path: Path, overrides: dict, message: str) -> None:
+def test_npz_shape_errors(tmp_path: Path, overrides: dict[str, np.ndarray], message: str) -> None:
     with pytest.raises(data.DataError, match=message):
         data.load(_config(str(_write_npz(tmp_path / "bad.npz", **overrides))))
 

@@ -28,7 +28,7 @@ def refusing_registry() -> Iterator[str]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            port = self.server.server_address[1]
+            port = self.server.server_address[1]  # type: ignore[index]  # a TCP server: (host, port)
             if self.path.startswith("/token"):
                 self.send_response(403)
             else:

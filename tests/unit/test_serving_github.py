@@ -70,5 +70,8 @@ def test_a_deploy_that_fails_before_any_step_still_reports(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     code = serving_cli.main(["--config", str(config), "deploy"])
     assert code in (ExitCode.BAD_INPUT, ExitCode.INFRASTRUCTURE)
-    assert summary.read_text(encoding="utf-8").startswith(f"### deploy: ❌ {github._HEADLINES[code][2:]}")
-    assert capsys.readouterr().out.startswith(f"::error title=deploy {code.name.lower()}::")
+    exit_code = ExitCode(code)
+    assert summary.read_text(encoding="utf-8").startswith(
+        f"### deploy: ❌ {github._HEADLINES[exit_code][2:]}"
+    )
+    assert capsys.readouterr().out.startswith(f"::error title=deploy {exit_code.name.lower()}::")
