@@ -13,8 +13,9 @@ import dataclasses
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import TextIO
 
 import docker
@@ -34,7 +35,20 @@ from serving.smoke_set import SmokeSet
 from serving.state import ColourState, HostState, Release, colour_labels, now_iso, read_state
 from serving.steps import Steps
 
-TOTAL_STEPS = 7
+
+class Step(IntEnum):
+    """The numbered steps of a deploy (and of a revert, which is one), in the order they run."""
+
+    LOCK = 1
+    READ_STATE = 2
+    PREVIEW = 3
+    ANALYSIS = 4
+    PROMOTE = 5
+    BAKE = 6
+    FINISH = 7
+
+
+TOTAL_STEPS = len(Step)
 RESTORE_TIMEOUT_SECONDS = 10.0
 
 
@@ -76,13 +90,14 @@ class Deployer:
         out: TextIO = sys.stdout,
         action: str = "deploy",
         environ: Mapping[str, str] = os.environ,
+        on_step: Callable[[int], None] | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.action = action
         self.trigger = history.trigger_from_env(dict(environ))
         self.proxy = Proxy(client, settings.proxy)
-        self.steps = Steps(out, TOTAL_STEPS)
+        self.steps = Steps(out, TOTAL_STEPS, on_step)
         self.restore_seconds: float | None = None  # failure detected -> previous colour answering again
 
     def runner(self, colour: str) -> ColourRunner:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
@@ -19,9 +19,10 @@ class StepRecord:
 
 
 class Steps:
-    def __init__(self, out: TextIO, total: int) -> None:
+    def __init__(self, out: TextIO, total: int, on_start: Callable[[int], None] | None = None) -> None:
         self.out = out
         self.total = total
+        self.on_start = on_start  # called with a step's number as it starts: where tests inject faults
         self.started = time.monotonic()
         self.durations: dict[str, float] = {}
         self.records: list[StepRecord] = []  # every finished step, for reports beyond the console
@@ -41,6 +42,8 @@ class Steps:
         self._detail = ""
         prefix = f"[{self._number}/{self.total}] {name}"
         self.say(f"{prefix} ...")
+        if self.on_start is not None:
+            self.on_start(self._number)
         began = time.monotonic()
         verdict = "FAILED"
         try:

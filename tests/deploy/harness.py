@@ -10,7 +10,7 @@ import re
 import socket
 import sys
 import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import pytest
 
 from ml.config import Config
 from ml.contract import PROXY_STANDIN
-from serving.deploy import Deployer, Outcome
+from serving.deploy import Deployer, Outcome, Step
 from serving.errors import DeployError
 from serving.history import volume_name
 from serving.lock import lock_path
@@ -109,9 +109,11 @@ class Host:
     def proxy(self) -> Proxy:
         return Proxy(self.client, self.settings.proxy)
 
-    def deployer(self, action: str = "deploy") -> tuple[Deployer, io.StringIO]:
+    def deployer(
+        self, action: str = "deploy", on_step: Callable[[int], None] | None = None
+    ) -> tuple[Deployer, io.StringIO]:
         out = io.StringIO()
-        return Deployer(self.client, self.settings, out=out, action=action, environ={}), out
+        return Deployer(self.client, self.settings, out=out, action=action, environ={}, on_step=on_step), out
 
     def deploy(self, image: str) -> Outcome:
         """Deploy in-process; the step output is kept in `outputs` (and shown by pytest on failure)."""
@@ -125,9 +127,15 @@ class Host:
 
     def deploy_killing_new_colour_in_bake(self, image: str) -> tuple[Deployer, str, BaseException | None]:
         """Deploy `image` and kill its container as soon as the bake window starts."""
-        state = self.state()
-        new_colour = state.preview_colour()
-        deployer, out = self.deployer()
+        new_colour = self.state().preview_colour()
+        killed: list[int] = []
+
+        def kill_at_bake(step: int) -> None:
+            if step == Step.BAKE:
+                self.client.containers.get(f"{self.model_name}-{new_colour}").kill()
+                killed.append(step)
+
+        deployer, out = self.deployer(on_step=kill_at_bake)
         failure: list[BaseException] = []
 
         def deploy() -> None:
@@ -138,16 +146,9 @@ class Host:
 
         thread = threading.Thread(target=deploy)
         thread.start()
-        deadline = time.monotonic() + KILL_DEADLINE_SECONDS
-        while thread.is_alive():
-            assert time.monotonic() < deadline, (
-                f"the deploy did not reach its bake window in {KILL_DEADLINE_SECONDS} s"
-            )
-            thread.join(timeout=0.02)
-            if "bake for" in out.getvalue():
-                self.client.containers.get(f"{self.model_name}-{new_colour}").kill()
-                break
-        thread.join(timeout=120)
+        thread.join(timeout=KILL_DEADLINE_SECONDS)
+        assert not thread.is_alive(), f"the deploy did not end within {KILL_DEADLINE_SECONDS} s"
+        assert killed, f"the deploy ended before its bake window:\n{out.getvalue()}"
         if self.echo:
             sys.stdout.write(out.getvalue())
         return deployer, out.getvalue(), failure[0] if failure else None

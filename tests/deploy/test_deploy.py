@@ -18,6 +18,7 @@ from serving import history, state
 from serving.archive import first_file, single_file_tar
 from serving.client import RestClient
 from serving.deadline import after, poll
+from serving.deploy import TOTAL_STEPS, Step
 from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
 from serving.proxy import LIVE_CONF, RESTART_POLICY
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
@@ -41,8 +42,8 @@ def test_good_release_swaps_with_zero_failed_requests(host: Host, releases: Rele
     host.assert_serving("v2")
     assert [(e.version, e.result) for e in _history(host)] == [("1.0.0", "deployed"), ("1.1.0", "deployed")]
     steps = host.outputs[-1]
-    for number in range(1, 8):
-        assert f"[{number}/7]" in steps
+    for number in Step:
+        assert f"[{number}/{TOTAL_STEPS}]" in steps
     assert "ok   parity-grpc" in steps and "ok   signature: compatible" in steps
 
 
