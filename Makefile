@@ -29,13 +29,13 @@ $(VENV_READY): pyproject.toml
 .PHONY: setup
 setup: $(VENV_READY) ## Create .venv with the pinned dependencies
 
-SHELL_SCRIPTS := .ci/run $(wildcard scripts/*.sh serving/standin/*.sh)
-DOCKERFILES := Dockerfile.train Dockerfile.serve $(wildcard scripts/*/Dockerfile scripts/bases/*/Dockerfile serving/standin/Dockerfile)
+SHELL_SCRIPTS := .ci/run $(wildcard scripts/*.sh standin/*.sh)
+DOCKERFILES := Dockerfile.train Dockerfile.serve $(wildcard scripts/*/Dockerfile scripts/bases/*/Dockerfile standin/Dockerfile)
 
 .PHONY: lint
 lint: $(VENV_READY) ## ruff + mypy + hadolint on every Dockerfile + shellcheck on every shell script
-	$(VENV)/bin/ruff check ml serving scripts tests
-	$(VENV)/bin/ruff format --check ml serving scripts tests
+	$(VENV)/bin/ruff check ml serving scripts standin tests
+	$(VENV)/bin/ruff format --check ml serving scripts standin tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint $(DOCKERFILES)
 	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)

@@ -4,11 +4,11 @@
 #   local/debian:bookworm             debootstrap --variant=minbase rootfs, `docker import`
 #   local/python:3.11                 behaves like python:3.11-slim   (scripts/bases/python/)
 #   local/nginx:standin               behaves like nginx              (scripts/bases/nginx/)
-#   local/tensorflow-serving:standin  serving/standin/build.sh on local/python:3.11
+#   local/tensorflow-serving:standin  standin/build.sh on local/python:3.11
 # Idempotent: an image that exists (and is newer than its base) is kept unless FORCE=1.
 # The rootfs tarball is cached in .work/bases; delete it to bootstrap afresh.
 # None of these builds downloads over HTTPS (apt uses the http mirror with signed indexes), so no CA
-# bundle is needed here; EXTRA_CA_BUNDLE stays in the environment of serving/standin/build.sh.
+# bundle is needed here; EXTRA_CA_BUNDLE stays in the environment of standin/build.sh.
 set -euo pipefail
 
 readonly EXIT_DOCKER=4 EXIT_BUILD=7
@@ -18,7 +18,7 @@ readonly ROOT
 readonly WORK="$ROOT/.work/bases"
 readonly LOGS="$ROOT/.work/logs"
 readonly CONTEXTS="$ROOT/scripts/bases"
-readonly SERVING_BUILD="$ROOT/serving/standin/build.sh"
+readonly SERVING_BUILD="$ROOT/standin/build.sh"
 readonly SUITE=bookworm
 readonly MIRROR=http://deb.debian.org/debian
 readonly ROOTFS_TAR="$WORK/debian-$SUITE-minbase.tar"
@@ -174,7 +174,7 @@ build_serving() {
   run_logged serving-standin bash "$SERVING_BUILD" "$PYTHON_IMAGE"
   image_exists "$SERVING_IMAGE" \
     || die "$EXIT_BUILD" "${SERVING_BUILD#"$ROOT/"} finished without producing $SERVING_IMAGE"
-  record "$SERVING_IMAGE" $((SECONDS - started)) "serving/standin/build.sh"
+  record "$SERVING_IMAGE" $((SECONDS - started)) "standin/build.sh"
 }
 
 main() {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from serving.standin import config, flags
-from serving.standin.status import ServingError
+from standin import config, flags
+from standin.status import ServingError
 
 
 def test_defaults_are_tensorflow_model_servers() -> None:

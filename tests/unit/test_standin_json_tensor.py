@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from tensorflow.core.framework import types_pb2
 
-from serving.standin import json_tensor
-from serving.standin.status import Code, ServingError
-from serving.standin.tensors import TensorInfo
+from standin import json_tensor
+from standin.status import Code, ServingError
+from standin.tensors import TensorInfo
 
 IMAGE = {"image": TensorInfo("serving_default_image:0", types_pb2.DT_FLOAT, (-1, 2, 2))}
 MULTI = {

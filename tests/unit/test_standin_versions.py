@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from serving.standin import config, versions
-from serving.standin.manager import AVAILABLE, END, LoadOptions, ModelManager
-from serving.standin.status import Code, ServingError
+from standin import config, versions
+from standin.manager import AVAILABLE, END, LoadOptions, ModelManager
+from standin.status import Code, ServingError
 from tests.contract import savedmodels
 
 

@@ -15,10 +15,10 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from serving.standin import responses
-from serving.standin.manager import ModelManager
-from serving.standin.metrics import Metrics
-from serving.standin.status import Code, ServingError, invalid_argument
+from standin import responses
+from standin.manager import ModelManager
+from standin.metrics import Metrics
+from standin.status import Code, ServingError, invalid_argument
 
 _MESSAGE_LIMIT = 1024  # TF Serving truncates longer gRPC error messages
 _MAX_MESSAGE_BYTES = 2**31 - 1

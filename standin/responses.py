@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tensorflow_serving.apis import get_model_metadata_pb2, get_model_status_pb2, status_pb2
 
-from serving.standin.manager import ModelManager
+from standin.manager import ModelManager
 
 SIGNATURE_DEF_FIELD = "signature_def"
 

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from tensorflow.core.framework import types_pb2
 
-from serving.standin.prettyjson import PrettyWriter, debug_string
-from serving.standin.status import Code, ServingError, invalid_argument
-from serving.standin.tensors import TensorInfo, dtype_name, numpy_dtype
+from standin.prettyjson import PrettyWriter, debug_string
+from standin.status import Code, ServingError, invalid_argument
+from standin.tensors import TensorInfo, dtype_name, numpy_dtype
 
 InputMapLookup = Callable[[str], Mapping[str, TensorInfo]]
 

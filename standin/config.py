@@ -9,7 +9,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory, te
 from google.protobuf.message import Message
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.standin.status import Code, ServingError
+from standin.status import Code, ServingError
 
 ModelServerConfig = model_server_config_pb2.ModelServerConfig
 ModelConfig = model_server_config_pb2.ModelConfig
@@ -75,7 +75,7 @@ def _monitoring_config_class() -> type[Message]:
     same text-format syntax and errors as for the other configuration files.
     """
     file_proto = descriptor_pb2.FileDescriptorProto(
-        name="serving/standin/monitoring_config.proto", package="tensorflow.serving.standin", syntax="proto3"
+        name="standin/monitoring_config.proto", package="tensorflow.serving.standin", syntax="proto3"
     )
     prometheus = file_proto.message_type.add(name="PrometheusConfig")
     prometheus.field.add(name="enable", number=1, type=_FIELD.TYPE_BOOL, label=_FIELD.LABEL_OPTIONAL)

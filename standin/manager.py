@@ -16,9 +16,9 @@ from pathlib import Path
 from tensorflow_serving.apis import get_model_status_pb2
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.standin import versions
-from serving.standin.servable import Servable
-from serving.standin.status import Code, ServingError, invalid_argument, not_found
+from standin import versions
+from standin.servable import Servable
+from standin.status import Code, ServingError, invalid_argument, not_found
 
 _LOG = logging.getLogger(__name__)
 State = get_model_status_pb2.ModelVersionStatus.State

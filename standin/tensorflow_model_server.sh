@@ -1,3 +1,3 @@
 #!/bin/sh
 # The binary's name in the official image, for users who override the entrypoint.
-exec python -m serving.standin "$@"
+exec python -m standin "$@"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds local/tensorflow-serving:standin: `serving/standin/build.sh [PYTHON_BASE]`.
+# Builds local/tensorflow-serving:standin: `standin/build.sh [PYTHON_BASE]`.
 # The host downloads the wheels (its pip has the network and the proxy CA); the image installs them with
 # --no-index, so the build needs neither. Versions are those of the project's environment (PYTHON, else
 # .venv/bin/python, which `make bases` creates first), transitive packages included. Wheels are cached in .work/standin-wheels.
@@ -7,7 +7,7 @@
 set -euo pipefail
 
 readonly EXIT_BAD_INPUT=2 EXIT_DOWNLOAD=6 EXIT_BUILD=7
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly PYTHON_BASE="${1:-local/python:3.11}"
 readonly IMAGE="${TFS_STANDIN_IMAGE:-local/tensorflow-serving:standin}"
@@ -32,14 +32,13 @@ PY
 
 context="$(mktemp -d "${TMPDIR:-/tmp}/standin-context.XXXXXX")"
 trap 'rm -rf "$context"' EXIT
-mkdir -p "$context/wheels" "$context/serving/standin"
+mkdir -p "$context/wheels" "$context/standin"
 ln "$WHEELS"/*.whl "$context/wheels/" 2>/dev/null || cp "$WHEELS"/*.whl "$context/wheels/"
 cp "$WHEELS/requirements.txt" "$context/wheels/"
-: >"$context/serving/__init__.py"
-cp "$ROOT"/serving/standin/*.py "$context/serving/standin/"
-cp "$ROOT/serving/standin/entrypoint.sh" "$ROOT/serving/standin/tensorflow_model_server.sh" "$context/"
+cp "$ROOT"/standin/*.py "$context/standin/"
+cp "$ROOT/standin/entrypoint.sh" "$ROOT/standin/tensorflow_model_server.sh" "$context/"
 chmod 755 "$context/entrypoint.sh" "$context/tensorflow_model_server.sh"
 
-docker build -f "$ROOT/serving/standin/Dockerfile" --build-arg "PYTHON_BASE=$PYTHON_BASE" \
+docker build -f "$ROOT/standin/Dockerfile" --build-arg "PYTHON_BASE=$PYTHON_BASE" \
   -t "$IMAGE" "$context" >&2 || die "$EXIT_BUILD" "docker build of $IMAGE failed"
 printf '%s\n' "$IMAGE"

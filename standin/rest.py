@@ -14,13 +14,13 @@ from urllib.parse import unquote, urlsplit
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 
-from serving.standin import json_tensor, responses
-from serving.standin.config import PrometheusConfig
-from serving.standin.manager import ModelManager
-from serving.standin.metrics import Metrics
-from serving.standin.prettyjson import error_body
-from serving.standin.status import Code, ServingError, invalid_argument
-from serving.standin.tensors import TensorInfo
+from standin import json_tensor, responses
+from standin.config import PrometheusConfig
+from standin.manager import ModelManager
+from standin.metrics import Metrics
+from standin.prettyjson import error_body
+from standin.status import Code, ServingError, invalid_argument
+from standin.tensors import TensorInfo
 
 _API_PATH = re.compile(r"/v1/.*", re.IGNORECASE)
 _PREDICT_PATH = re.compile(

@@ -12,8 +12,8 @@ from google.protobuf.message import DecodeError
 from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2
 
-from serving.standin.status import Code, ServingError, invalid_argument
-from serving.standin.tensors import TensorInfo, dtype_name, from_tensor_proto, to_tensor_proto
+from standin.status import Code, ServingError, invalid_argument
+from standin.tensors import TensorInfo, dtype_name, from_tensor_proto, to_tensor_proto
 
 DEFAULT_SIGNATURE = "serving_default"
 

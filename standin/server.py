@@ -14,16 +14,16 @@ from types import FrameType
 
 import tensorflow as tf
 
-from serving.standin import config as config_files
-from serving.standin import flags, warmup
-from serving.standin.grpc_service import start_grpc_server
-from serving.standin.manager import LoadOptions, ModelManager
-from serving.standin.metrics import Metrics
-from serving.standin.rest import RestApi, RestServer
-from serving.standin.servable import Servable
-from serving.standin.status import ServingError, invalid_argument
+from standin import config as config_files
+from standin import flags, warmup
+from standin.grpc_service import start_grpc_server
+from standin.manager import LoadOptions, ModelManager
+from standin.metrics import Metrics
+from standin.rest import RestApi, RestServer
+from standin.servable import Servable
+from standin.status import ServingError, invalid_argument
 
-_LOG = logging.getLogger("serving.standin")
+_LOG = logging.getLogger("standin")
 STANDIN_VERSION = f"{tf.__version__}-standin"
 EXIT_FAILURE = 255  # tensorflow_model_server returns -1
 

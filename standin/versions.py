@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tensorflow_serving.config import model_server_config_pb2
 
-from serving.standin.status import invalid_argument
+from standin.status import invalid_argument
 
 _LOG = logging.getLogger(__name__)
 _VERSION_NAME = re.compile(r"[0-9]+")

@@ -9,8 +9,8 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from tensorflow_serving.apis import prediction_log_pb2
 
-from serving.standin.servable import Servable
-from serving.standin.status import Code, ServingError, invalid_argument
+from standin.servable import Servable
+from standin.status import Code, ServingError, invalid_argument
 
 _LOG = logging.getLogger(__name__)
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
