@@ -7,16 +7,14 @@ Any threshold crossed ends the window at once, so the caller can put the previou
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
-from serving.client import RestClient
-from serving.deadline import after
+from serving.deadline import SYSTEM_CLOCK, Clock
 from serving.errors import DeployError
-from serving.grpc_client import GrpcClient
 from serving.smoke import compare_outputs
 from serving.smoke_set import SmokeSet
 from serving.thresholds import Thresholds
@@ -33,40 +31,61 @@ class BakeReport:
     errors: list[str] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     failure: str = ""
-    detected_at: float = 0.0  # time.monotonic() when the failure was seen
+    detected_at: float = 0.0  # the clock's monotonic time when the failure was seen
 
     @property
     def p95_ms(self) -> float:
         return float(np.percentile(self.latencies_ms, 95)) if self.latencies_ms else 0.0
 
 
+class Predictor(Protocol):
+    """One protocol's predict (serving.client.RestClient, serving.grpc_client.GrpcClient)."""
+
+    def predict(
+        self, inputs: dict[str, np.ndarray], deadline: float, signature_name: str = ..., version: int | None = ...
+    ) -> dict[str, np.ndarray]: ...
+
+
+class RequestCounters(Protocol):
+    def request_counts(self, deadline: float) -> tuple[float, float] | None: ...
+
+
 @dataclass(frozen=True)
 class BakeTargets:
-    proxy_rest: RestClient
-    proxy_grpc: GrpcClient
-    colour_rest: RestClient  # the new colour directly, for its own counters
+    proxy_rest: Predictor
+    proxy_grpc: Predictor
+    colour_rest: RequestCounters  # the new colour directly, for its own counters
     colour_running: Callable[[], bool]
 
 
 def bake(
-    targets: BakeTargets, smoke: SmokeSet, seconds: float, thresholds: Thresholds, max_error_rate: float
+    targets: BakeTargets,
+    smoke: SmokeSet,
+    seconds: float,
+    thresholds: Thresholds,
+    max_error_rate: float,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> BakeReport:
     report = BakeReport()
-    ends = time.monotonic() + seconds
-    baseline = targets.colour_rest.request_counts(after(PROBE_TIMEOUT_SECONDS))
-    next_health = time.monotonic() + HEALTH_INTERVAL_SECONDS
+    ends = clock.monotonic() + seconds
+
+    def probe_deadline() -> float:
+        return clock.monotonic() + PROBE_TIMEOUT_SECONDS
+
+    baseline = targets.colour_rest.request_counts(probe_deadline())
+    next_health = clock.monotonic() + HEALTH_INTERVAL_SECONDS
 
     def fail(reason: str) -> BakeReport:
-        report.failure, report.detected_at = reason, time.monotonic()
+        report.failure, report.detected_at = reason, clock.monotonic()
         return report
 
-    while time.monotonic() < ends:
+    while clock.monotonic() < ends:
         example = report.probes % smoke.size
         predict = targets.proxy_rest.predict if report.probes % 2 == 0 else targets.proxy_grpc.predict
         protocol = "REST" if report.probes % 2 == 0 else "gRPC"
-        started = time.perf_counter()
+        started = clock.monotonic()
         try:
-            outputs = predict(smoke.example(example), after(PROBE_TIMEOUT_SECONDS), smoke.signature_name)
+            outputs = predict(smoke.example(example), probe_deadline(), smoke.signature_name)
             wrong = compare_outputs(
                 {name: values[example : example + 1] for name, values in smoke.outputs.items()},
                 outputs,
@@ -76,21 +95,21 @@ def bake(
                 report.errors.append(f"{protocol} probe {report.probes}: {'; '.join(wrong)}")
         except (DeployError, OSError, ValueError, KeyError) as exc:
             report.errors.append(f"{protocol} probe {report.probes}: {exc}")
-        report.latencies_ms.append((time.perf_counter() - started) * 1000)
+        report.latencies_ms.append((clock.monotonic() - started) * 1000)
         report.probes += 1
         if report.errors and len(report.errors) / report.probes > max_error_rate:
             return fail(f"{len(report.errors)}/{report.probes} probes failed, last: {report.errors[-1]}")
 
-        if time.monotonic() >= next_health:
-            next_health = time.monotonic() + HEALTH_INTERVAL_SECONDS
+        if clock.monotonic() >= next_health:
+            next_health = clock.monotonic() + HEALTH_INTERVAL_SECONDS
             if not targets.colour_running():
                 return fail("the new colour's container is not running")
-            now = targets.colour_rest.request_counts(after(PROBE_TIMEOUT_SECONDS))
+            now = targets.colour_rest.request_counts(probe_deadline())
             if baseline is not None and now is not None:
                 errors, total = now[0] - baseline[0], now[1] - baseline[1]
                 if errors and errors / max(total, 1) > max_error_rate:
                     return fail(f"server counted {errors:g} failed of {total:g} requests")
-        time.sleep(max(0.0, min(PROBE_INTERVAL_SECONDS, ends - time.monotonic())))
+        clock.sleep(max(0.0, min(PROBE_INTERVAL_SECONDS, ends - clock.monotonic())))
 
     if (
         len(report.latencies_ms) >= MIN_PROBES_FOR_LATENCY

@@ -4,11 +4,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from serving.errors import DeadlineExceeded, Transient
 
 T = TypeVar("T")
+
+
+class Clock(Protocol):
+    """Monotonic time and waiting: the system's, or a test's that advances only when waited on."""
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+SYSTEM_CLOCK = SystemClock()
 
 
 def after(seconds: float) -> float:
