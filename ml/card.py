@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from ml import git
 from ml.contract import MEASUREMENTS_FILE
 from ml.semver import SemVer, VersionError
 
@@ -25,18 +25,8 @@ class CardError(ValueError):
     """A card is unreadable or lacks fields the gate needs."""
 
 
-def _git(*args: str, cwd: Path | None) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
 def git_sha(cwd: Path | None = None) -> str:
-    return _git("rev-parse", "HEAD", cwd=cwd) or "unknown"
+    return git.head_sha(cwd) or "unknown"
 
 
 def source_date_epoch(cwd: Path | None = None) -> int | None:
@@ -47,8 +37,7 @@ def source_date_epoch(cwd: Path | None = None) -> int | None:
         if not given.isdigit():
             raise CardError(f"SOURCE_DATE_EPOCH={given!r}: expected whole seconds since 1970")
         return int(given)
-    committed = _git("show", "-s", "--format=%ct", "HEAD", cwd=cwd)
-    return int(committed) if committed and committed.isdigit() else None
+    return git.head_commit_time(cwd)
 
 
 def rfc3339(epoch: int) -> str:

@@ -37,6 +37,7 @@ from pathlib import Path
 import docker
 import requests
 
+from ml import git
 from ml.contract import TRAINING_STANDIN
 from ml.semver import VersionError, read_version
 from scripts import build, wheelhouse
@@ -88,7 +89,7 @@ class Row:
 
 
 def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    done = git.run(*args, cwd=repo)
     if done.returncode != 0:
         raise ActFailed(f"git {' '.join(args)} failed in {repo}: {done.stderr.strip()[-300:]}")
     return done.stdout.strip()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from ml import git as gitcli
 from ml.card import CardError, rfc3339, source_date_epoch
 from ml.config import Config
 from ml.contract import CARD_PATH
@@ -46,7 +46,7 @@ class GitState:
 
 def git_state(root: Path) -> GitState:
     def git(*args: str) -> str:
-        result = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+        result = gitcli.run(*args, cwd=root)
         if result.returncode != 0:
             raise BadInput(f"{root} is not a git checkout with a commit: {result.stderr.strip()}")
         return result.stdout.strip()

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ml import git
 from ml.semver import SemVer, VersionError, read_version
 from scripts.errors import ExitCode
 
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     return ExitCode.OK
 
 
-def _only_dev_tools_changed(base: str, git: Callable[..., subprocess.CompletedProcess[str]]) -> bool:
+def _only_dev_tools_changed(base: str) -> bool:
     """pyproject.toml differs from the base's in the `dev` extra alone."""
 
     def without_dev(text: str) -> dict[str, Any]:
@@ -71,7 +70,7 @@ def _only_dev_tools_changed(base: str, git: Callable[..., subprocess.CompletedPr
         project.get("project", {}).get("optional-dependencies", {}).pop("dev", None)
         return project
 
-    shown = git("show", f"{base}:{PYPROJECT}")
+    shown = git.run("show", f"{base}:{PYPROJECT}")
     try:
         return shown.returncode == 0 and without_dev(shown.stdout) == without_dev(
             Path(PYPROJECT).read_text(encoding="utf-8")
@@ -84,7 +83,7 @@ def _released(current: SemVer, github_output: bool) -> int:
     """A release is marked by its git tag, so a push that did not bump VERSION publishes nothing; read from the
     checkout's tags, it needs no API and answers the same on GitHub and in a local run."""
     tag = f"v{current}"
-    found = subprocess.run(["git", "tag", "--list", tag], capture_output=True, text=True, check=False)
+    found = git.run("tag", "--list", tag)
     if found.returncode != 0:
         raise VersionError(f"cannot list git tags: {found.stderr.strip()}")
     released = found.stdout.strip() == tag
@@ -105,12 +104,9 @@ def _check_bump(current: SemVer, base: str, path: Path, author: str) -> int:
     what the images are built from, unless it is Dependabot's update of the development tools alone.
     Lower, or same precedence but different: refused."""
 
-    def git(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
-
-    if git("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
+    if git.run("rev-parse", "--verify", "--quiet", f"{base}^{{commit}}").returncode != 0:
         raise VersionError(f"{base!r} is not a git ref here (fetch it: actions/checkout with fetch-depth: 0)")
-    shown = git("show", f"{base}:{path.as_posix()}")
+    shown = git.run("show", f"{base}:{path.as_posix()}")
     if shown.returncode != 0:
         print(f"{base} has no {path}: {current} will be the first release")
         return ExitCode.OK
@@ -119,12 +115,12 @@ def _check_bump(current: SemVer, base: str, path: Path, author: str) -> int:
         print(f"{previous} -> {current}: merging releases {current}")
         return ExitCode.OK
     if current == previous:
-        diff = git("diff", "--name-only", f"{base}...HEAD")
+        diff = git.run("diff", "--name-only", f"{base}...HEAD")
         if diff.returncode != 0:
             raise VersionError(f"cannot diff against {base} (no merge base? fetch with fetch-depth: 0)")
         changed = diff.stdout.split()
         released = [name for name in changed if name.startswith(RELEASED_PATHS)]
-        if released == [PYPROJECT] and author == DEPENDABOT and _only_dev_tools_changed(base, git):
+        if released == [PYPROJECT] and author == DEPENDABOT and _only_dev_tools_changed(base):
             print(
                 f"{PYPROJECT}: {DEPENDABOT} updated development tools only (the dev extra, in no image): "
                 "not a release, no VERSION bump needed"

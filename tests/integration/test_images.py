@@ -19,6 +19,7 @@ import docker
 import docker.errors
 import pytest
 
+from ml import git
 from ml.contract import (
     CARD_FILE,
     EXTRA_DIR,
@@ -98,10 +99,9 @@ def workspace(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFact
 
 
 def _git_sha() -> str:
-    sha = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    )
-    return sha.stdout.strip()
+    sha = git.head_sha(ROOT)
+    assert sha, f"{ROOT} is not a git checkout with a commit"
+    return sha
 
 
 def _git_sha_tag() -> str:
