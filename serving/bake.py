@@ -42,7 +42,11 @@ class Predictor(Protocol):
     """One protocol's predict (serving.client.RestClient, serving.grpc_client.GrpcClient)."""
 
     def predict(
-        self, inputs: dict[str, np.ndarray], deadline: float, signature_name: str = ..., version: int | None = ...
+        self,
+        inputs: dict[str, np.ndarray],
+        deadline: float,
+        signature_name: str = ...,
+        version: int | None = ...,
     ) -> dict[str, np.ndarray]: ...
 
 
