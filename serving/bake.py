@@ -62,6 +62,34 @@ class BakeTargets:
     colour_running: Callable[[], bool]
 
 
+def _probe(predictor: Predictor, smoke: SmokeSet, number: int, deadline: float, tolerance: float) -> str:
+    """One request through the proxy with a smoke-set example; what was wrong with it, or ''."""
+    example = number % smoke.size
+    try:
+        outputs = predictor.predict(smoke.example(example), deadline, smoke.signature_name)
+    except (DeployError, OSError, ValueError, KeyError) as exc:
+        return str(exc)
+    wrong = compare_outputs(
+        {name: values[example : example + 1] for name, values in smoke.outputs.items()}, outputs, tolerance
+    )
+    return "; ".join(wrong)
+
+
+def _health_failure(
+    targets: BakeTargets, baseline: tuple[float, float] | None, deadline: float, max_error_rate: float
+) -> str:
+    """Why the new colour itself is unhealthy (stopped, or its own counters show errors), or ''."""
+    if not targets.colour_running():
+        return "the new colour's container is not running"
+    now = targets.colour_rest.request_counts(deadline)
+    if baseline is None or now is None:
+        return ""
+    errors, total = now[0] - baseline[0], now[1] - baseline[1]
+    if errors and errors / max(total, 1) > max_error_rate:
+        return f"server counted {errors:g} failed of {total:g} requests"
+    return ""
+
+
 def bake(
     targets: BakeTargets,
     smoke: SmokeSet,
@@ -84,21 +112,12 @@ def bake(
         return report
 
     while clock.monotonic() < ends:
-        example = report.probes % smoke.size
-        predict = targets.proxy_rest.predict if report.probes % 2 == 0 else targets.proxy_grpc.predict
-        protocol = "REST" if report.probes % 2 == 0 else "gRPC"
+        rest = report.probes % 2 == 0
+        predictor = targets.proxy_rest if rest else targets.proxy_grpc
         started = clock.monotonic()
-        try:
-            outputs = predict(smoke.example(example), probe_deadline(), smoke.signature_name)
-            wrong = compare_outputs(
-                {name: values[example : example + 1] for name, values in smoke.outputs.items()},
-                outputs,
-                thresholds.probability_tolerance,
-            )
-            if wrong:
-                report.errors.append(f"{protocol} probe {report.probes}: {'; '.join(wrong)}")
-        except (DeployError, OSError, ValueError, KeyError) as exc:
-            report.errors.append(f"{protocol} probe {report.probes}: {exc}")
+        problem = _probe(predictor, smoke, report.probes, probe_deadline(), thresholds.probability_tolerance)
+        if problem:
+            report.errors.append(f"{'REST' if rest else 'gRPC'} probe {report.probes}: {problem}")
         report.latencies_ms.append((clock.monotonic() - started) * 1000)
         report.probes += 1
         if report.errors and len(report.errors) / report.probes > max_error_rate:
@@ -106,13 +125,9 @@ def bake(
 
         if clock.monotonic() >= next_health:
             next_health = clock.monotonic() + HEALTH_INTERVAL_SECONDS
-            if not targets.colour_running():
-                return fail("the new colour's container is not running")
-            now = targets.colour_rest.request_counts(probe_deadline())
-            if baseline is not None and now is not None:
-                errors, total = now[0] - baseline[0], now[1] - baseline[1]
-                if errors and errors / max(total, 1) > max_error_rate:
-                    return fail(f"server counted {errors:g} failed of {total:g} requests")
+            unhealthy = _health_failure(targets, baseline, probe_deadline(), max_error_rate)
+            if unhealthy:
+                return fail(unhealthy)
         clock.sleep(max(0.0, min(PROBE_INTERVAL_SECONDS, ends - clock.monotonic())))
 
     if (

@@ -324,7 +324,8 @@ class Proxy:
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"exec in {self.settings.container_name} failed: {exc}") from exc
         # Without stream=True, docker-py returns the whole output as bytes and the exit code as an int.
-        assert isinstance(output, bytes) and code is not None
+        assert isinstance(output, bytes)
+        assert code is not None
         return code, output.decode(errors="replace").strip()
 
     def active(self) -> str | None:

@@ -101,6 +101,36 @@ class _Recorder:
         self.analysis.checks.append(Check(name, passed, detail))
 
 
+def _signature_check(
+    rest: RestClient,
+    smoke: SmokeSet,
+    deadline: float,
+    expect_version: int | None,
+    baseline: RestClient | None,
+) -> tuple[bool, str]:
+    """The smoke set's tensors are in the served signature, and a client of the active release still works
+    with it unless the major version went up."""
+    signature_name = smoke.signature_name
+    served = rest.signature(deadline, signature_name, expect_version)
+    missing = sorted((set(smoke.inputs) - set(served.inputs)) | (set(smoke.outputs) - set(served.outputs)))
+    if missing:
+        return False, f"smoke set tensors {missing} not in signature {signature_name!r}"
+    if baseline is None:
+        return True, f"{signature_name}: inputs {sorted(served.inputs)}, outputs {sorted(served.outputs)}"
+    active = [s for s in baseline.status(deadline) if s.state == "AVAILABLE"]
+    changes = signature_changes(served, baseline.signature(deadline, signature_name))
+    if not changes:
+        return True, "compatible with the active release"
+    candidate_major = major_of(expect_version if expect_version is not None else smoke.model_version)
+    active_major = max((major_of(s.version) for s in active), default=candidate_major)
+    if candidate_major > active_major:
+        return (
+            True,
+            f"breaking change allowed by major {active_major} -> {candidate_major}: {'; '.join(changes)}",
+        )
+    return False, f"breaking change without a major version bump: {'; '.join(changes)}"
+
+
 def analyse(
     rest: RestClient,
     grpc: GrpcClient,
@@ -126,29 +156,7 @@ def analyse(
 
         recorder.run("version", version)
 
-    def signature() -> tuple[bool, str]:
-        served = rest.signature(deadline, signature_name, expect_version)
-        missing = sorted(
-            (set(smoke.inputs) - set(served.inputs)) | (set(smoke.outputs) - set(served.outputs))
-        )
-        if missing:
-            return False, f"smoke set tensors {missing} not in signature {signature_name!r}"
-        if baseline is None:
-            return True, f"{signature_name}: inputs {sorted(served.inputs)}, outputs {sorted(served.outputs)}"
-        active = [s for s in baseline.status(deadline) if s.state == "AVAILABLE"]
-        changes = signature_changes(served, baseline.signature(deadline, signature_name))
-        if not changes:
-            return True, "compatible with the active release"
-        candidate_major = major_of(expect_version if expect_version is not None else smoke.model_version)
-        active_major = max((major_of(s.version) for s in active), default=candidate_major)
-        if candidate_major > active_major:
-            return (
-                True,
-                f"breaking change allowed by major {active_major} -> {candidate_major}: {'; '.join(changes)}",
-            )
-        return False, f"breaking change without a major version bump: {'; '.join(changes)}"
-
-    recorder.run("signature", signature)
+    recorder.run("signature", lambda: _signature_check(rest, smoke, deadline, expect_version, baseline))
 
     def parity(predict: Callable[..., dict[str, np.ndarray]]) -> Callable[[], tuple[bool, str]]:
         def check() -> tuple[bool, str]:

@@ -257,37 +257,51 @@ def _from_instances(instances: list[Any], input_map: Mapping[str, TensorInfo]) -
             "required as per tensorinfo_map"
         )
     named = _is_named_object(instances[0])
-    expected_names = sorted(input_map)
     batches: dict[str, _RowBatch] = {}
     for index, element in enumerate(instances):
         if named:
-            if not _is_named_object(element):
-                raise invalid_argument(f"Expecting object but got list at item {index} of input list")
-            for name, value in element.items():
-                try:
-                    if name not in input_map:
-                        raise invalid_argument(f"JSON object: does not have named input: {name}")
-                    batches.setdefault(name, _RowBatch(input_map[name].dtype)).add(value)
-                except ServingError as error:
-                    raise invalid_argument(
-                        f"Failed to process element: {index} key: {name} of 'instances' list. Error: {error}"
-                    ) from None
-            if sorted(element) != expected_names:
-                raise invalid_argument(
-                    f"Failed to process element: {index} of 'instances' list. JSON object: "
-                    f"{debug_string(element)} keys must be equal to: {','.join(expected_names)}"
-                )
+            _add_named_row(index, element, input_map, batches)
         else:
-            if _is_named_object(element):
-                raise invalid_argument(f"Expecting value/list but got object at item {index} of input list")
-            name = expected_names[0]
-            try:
-                batches.setdefault(name, _RowBatch(input_map[name].dtype)).add(element)
-            except ServingError as error:
-                raise invalid_argument(
-                    f"Failed to process element: {index} of 'instances' list. Error: {error}"
-                ) from None
+            _add_plain_row(index, element, input_map, batches)
     return {name: batch.array(len(instances)) for name, batch in batches.items()}
+
+
+def _add_named_row(
+    index: int, element: Any, input_map: Mapping[str, TensorInfo], batches: dict[str, _RowBatch]
+) -> None:
+    """One {"input name": value, ...} row of a row-format request."""
+    if not _is_named_object(element):
+        raise invalid_argument(f"Expecting object but got list at item {index} of input list")
+    for name, value in element.items():
+        try:
+            if name not in input_map:
+                raise invalid_argument(f"JSON object: does not have named input: {name}")
+            batches.setdefault(name, _RowBatch(input_map[name].dtype)).add(value)
+        except ServingError as error:
+            raise invalid_argument(
+                f"Failed to process element: {index} key: {name} of 'instances' list. Error: {error}"
+            ) from None
+    expected_names = sorted(input_map)
+    if sorted(element) != expected_names:
+        raise invalid_argument(
+            f"Failed to process element: {index} of 'instances' list. JSON object: "
+            f"{debug_string(element)} keys must be equal to: {','.join(expected_names)}"
+        )
+
+
+def _add_plain_row(
+    index: int, element: Any, input_map: Mapping[str, TensorInfo], batches: dict[str, _RowBatch]
+) -> None:
+    """One bare value row of a row-format request to a signature with a single input."""
+    if _is_named_object(element):
+        raise invalid_argument(f"Expecting value/list but got object at item {index} of input list")
+    name = sorted(input_map)[0]
+    try:
+        batches.setdefault(name, _RowBatch(input_map[name].dtype)).add(element)
+    except ServingError as error:
+        raise invalid_argument(
+            f"Failed to process element: {index} of 'instances' list. Error: {error}"
+        ) from None
 
 
 def _from_inputs(inputs: Any, input_map: Mapping[str, TensorInfo]) -> dict[str, np.ndarray]:

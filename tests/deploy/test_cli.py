@@ -61,15 +61,18 @@ def test_revert_twice_is_idempotent(host: Host, releases: Releases) -> None:
     summary = host.config_path.parent / "job-summary.md"
     dry = run_cli(host, "revert", "--dry-run")
     assert dry.returncode == ExitCode.DEPLOYED, dry.stderr
-    assert "dry run: would put back 1.0.0" in dry.stdout and "in place of 1.1.0" in dry.stdout
+    assert "dry run: would put back 1.0.0" in dry.stdout
+    assert "in place of 1.1.0" in dry.stdout
     host.assert_serving("v2")
     with host.load() as load:
         first = run_cli(host, "revert", "--bake-seconds", "2", environ={"GITHUB_STEP_SUMMARY": str(summary)})
         second = run_cli(host, "revert", "--bake-seconds", "2")
         report = load.stop()
-    assert first.returncode == ExitCode.DEPLOYED and "revert target: 1.0.0" in first.stdout
+    assert first.returncode == ExitCode.DEPLOYED
+    assert "revert target: 1.0.0" in first.stdout
     assert summary.read_text(encoding="utf-8").startswith("### revert: ✅ done (exit 0)")
-    assert second.returncode == ExitCode.DEPLOYED and "already active" in second.stdout
+    assert second.returncode == ExitCode.DEPLOYED
+    assert "already active" in second.stdout
     assert report.failed == 0, report.summary()
     host.assert_serving("v1")
     # The revert starts the tag v1 was deployed as, so status names it rather than a bare image id.
@@ -98,10 +101,12 @@ def test_status_json_names_the_active_release_and_history(host: Host, releases: 
     result = run_cli(host, "status", "--json")
     assert result.returncode == 0
     report = json.loads(result.stdout)
-    assert report["active"]["version"] == "1.0.0" and report["health"] == "healthy"
+    assert report["active"]["version"] == "1.0.0"
+    assert report["health"] == "healthy"
     assert [entry["result"] for entry in report["history"]] == ["deployed"]
     text = run_cli(host, "status")
-    assert "active:  " in text.stdout and "1.0.0" in text.stdout
+    assert "active:  " in text.stdout
+    assert "1.0.0" in text.stdout
 
 
 def test_refused_deploy_exit_code(host: Host, releases: Releases) -> None:

@@ -44,14 +44,16 @@ def test_good_release_swaps_with_zero_failed_requests(host: Host, releases: Rele
     steps = host.outputs[-1]
     for number in Step:
         assert f"[{number}/{TOTAL_STEPS}]" in steps
-    assert "ok   parity-grpc" in steps and "ok   signature: compatible" in steps
+    assert "ok   parity-grpc" in steps
+    assert "ok   signature: compatible" in steps
 
 
 def test_same_release_again_changes_nothing(host: Host, releases: Releases) -> None:
     host.deploy(releases["v1"])
     before = host.state().serving
     outcome = host.deploy(releases["v1"])
-    assert not outcome.changed and "already active" in outcome.message
+    assert not outcome.changed
+    assert "already active" in outcome.message
     assert host.state().serving == before
 
 
@@ -80,7 +82,8 @@ def test_a_crash_looping_proxy_fails_the_deploy_with_its_own_log_lines(
         detach=True,
     )
     error = host.deploy_expecting(releases["v1"], InfrastructureError)
-    assert "restarted" in str(error) and "broken on purpose" in str(error), error
+    assert "restarted" in str(error), error
+    assert "broken on purpose" in str(error), error
     assert [
         c.id
         for c in host.client.containers.list(all=True, filters={"label": state.APP + "=" + host.model_name})
@@ -218,9 +221,11 @@ def test_killing_the_new_colour_during_bake_reverts_automatically(host: Host, re
         deployer, output, failure = host.deploy_killing_new_colour_in_bake(releases["v2"])
         report = load.stop()
     assert isinstance(failure, Reverted), failure
-    assert deployer.restore_seconds is not None and deployer.restore_seconds < 2.0
+    assert deployer.restore_seconds is not None
+    assert deployer.restore_seconds < 2.0
     state = host.state()
-    assert state.serving is not None and state.serving.release.version == "1.0.0"
+    assert state.serving is not None
+    assert state.serving.release.version == "1.0.0"
     assert state.colours[new_colour].status != "running"
     assert "----- begin" in output
     assert _history(host)[-1].result == "reverted"

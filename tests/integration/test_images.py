@@ -110,7 +110,8 @@ def _git_sha_tag() -> str:
 
 def _one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), result.stderr
     return lines[0]
 
 
@@ -128,7 +129,8 @@ def test_push_prints_a_digest_per_tag_release_first(serving_pushed: list[str], w
     expected = [*EXPECTED_TAGS, _git_sha_tag(), "latest"]
     assert [line.split()[0] for line in serving_pushed] == [f"{repository}:{tag}" for tag in expected]
     digests = {line.split()[1] for line in serving_pushed}
-    assert len(digests) == 1 and next(iter(digests)).startswith("sha256:")
+    assert len(digests) == 1
+    assert next(iter(digests)).startswith("sha256:")
 
 
 def test_registry_api_lists_tags_and_labels(serving_pushed: list[str], workspace: Workspace) -> None:
@@ -153,7 +155,8 @@ def test_card_command_reads_the_card_from_the_registry(
         [sys.executable, "-m", "scripts.images", "card", f"{workspace.registry.address}/digits-serving:latest"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
-    assert shown.returncode == 0 and json.loads(shown.stdout) == card
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout) == card
     missing = subprocess.run(
         [sys.executable, "-m", "scripts.images", "card", f"{workspace.registry.address}/digits-serving:9.9.9"],
         cwd=ROOT, capture_output=True, text=True, check=False,
@@ -194,11 +197,11 @@ def test_release_digest_names_the_pushed_digest_for_a_rerun_to_sign_instead_of_p
     assert shown.returncode == 0, shown.stderr
     digest = serving_pushed[0].split()[1]
     assert f"already released as {digest}: not pushed again" in shown.stdout
-    assert "digest<<" in output.read_text(encoding="utf-8") and f"\n{digest}\n" in output.read_text(
-        encoding="utf-8"
-    )
+    assert "digest<<" in output.read_text(encoding="utf-8")
+    assert f"\n{digest}\n" in output.read_text(encoding="utf-8")
     unreleased = workspace.cli("release-digest", "--only", "training")
-    assert unreleased.returncode == 0 and "not released yet" in unreleased.stdout, unreleased.stderr
+    assert unreleased.returncode == 0, unreleased.stderr
+    assert "not released yet" in unreleased.stdout, unreleased.stdout
 
 
 def _rebuild_from_scratch(workspace: Workspace, engine: docker.DockerClient, artifacts: Path) -> str:
@@ -226,12 +229,14 @@ def test_two_builds_of_the_same_commit_give_the_same_image_and_registry_digest(
     try:
         with RegistryClient(workspace.registry.address) as registry:
             [pushed] = push.push_tags(engine, registry, again, [VERSION], VERSION)
-        assert pushed.uploaded and pushed.digest == first_digest
+        assert pushed.uploaded
+        assert pushed.digest == first_digest
     finally:
         engine.images.remove(f"{again}:{VERSION}")
     verified = workspace.cli("verify", "--artifacts", str(workspace.artifacts))
     assert verified.returncode == 0, verified.stderr
-    assert f"rebuilt:  image {first_id}" in verified.stdout and "byte for byte" in verified.stdout
+    assert f"rebuilt:  image {first_id}" in verified.stdout
+    assert "byte for byte" in verified.stdout
 
 
 def test_a_changed_model_is_another_image_refused_unless_forced(

@@ -52,7 +52,8 @@ def version_dir(artifacts: Path) -> Path:
 def test_accuracy_meets_the_configured_floor(trained: Path, default_config: configuration.Config) -> None:
     card = card_of(trained)
     assert card["metrics"]["accuracy"] >= default_config.gate.min_accuracy
-    assert card["dataset"]["name"] == "digits" and len(card["dataset"]["sha256"]) == 64
+    assert card["dataset"]["name"] == "digits"
+    assert len(card["dataset"]["sha256"]) == 64
     assert len(card["metrics"]["confusion_matrix"]) == 10
     assert "latency_ms" not in card["metrics"]  # a run measurement: beside the card, not in it
     latency = json.loads((trained / MEASUREMENTS_FILE).read_text())["latency_ms"]
@@ -86,7 +87,8 @@ def test_warmup_records_are_prediction_logs_the_model_accepts(
     for record in records:
         log = prediction_log_pb2.PredictionLog.FromString(record)
         request = log.predict_log.request
-        assert request.model_spec.name == "digits" and request.model_spec.signature_name == SIGNATURE
+        assert request.model_spec.name == "digits"
+        assert request.model_spec.signature_name == SIGNATURE
         outputs = signature(**{INPUT: tf.make_ndarray(request.inputs[INPUT])})
         assert outputs["probabilities"].shape == (1, 10)
 
@@ -96,9 +98,8 @@ def test_smoke_set_holds_the_exported_models_own_outputs(trained: Path) -> None:
     import tensorflow as tf
 
     smoke = json.loads((version_dir(trained) / EXTRA_DIR / SMOKE_FILE).read_text())
-    assert (
-        smoke["model_version"] == card_of(trained)["model_version"] and len(smoke["outputs"]["class"]) >= 32
-    )
+    assert smoke["model_version"] == card_of(trained)["model_version"]
+    assert len(smoke["outputs"]["class"]) >= 32
     signature = tf.saved_model.load(str(version_dir(trained))).signatures[SIGNATURE]
     outputs = signature(**{INPUT: tf.constant(smoke["inputs"][INPUT], dtype=tf.float32)})
     assert outputs["class"].numpy().tolist() == smoke["outputs"]["class"]
@@ -192,5 +193,6 @@ def test_bad_input_is_one_line_and_leaves_artifacts_untouched(
         str(tmp_path / "VERSION"),
     )
     assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and message in done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert message in done.stderr
     assert _snapshot(trained) == before

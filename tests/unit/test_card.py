@@ -98,7 +98,8 @@ def test_source_date_epoch_prefers_the_environment_then_the_commit(monkeypatch: 
     assert cards.rfc3339(1700000000) == "2023-11-14T22:13:20Z"
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
     committed = cards.source_date_epoch(Path(__file__).parent)
-    assert committed is not None and committed > 1700000000
+    assert committed is not None
+    assert committed > 1700000000
 
 
 def test_malformed_source_date_epoch_is_a_card_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -124,7 +125,8 @@ def test_measurements_join_the_card_only_for_the_gate(tmp_path: Path) -> None:
     assert cards.read_measurements(tmp_path) == {}
     (tmp_path / MEASUREMENTS_FILE).write_text('{"latency_ms": {"p50": 1.0, "p99": 2.0}}')
     joined = cards.with_measurements(GOOD, cards.read_measurements(tmp_path))
-    assert joined["metrics"]["latency_ms"]["p50"] == 1.0 and joined["metrics"]["accuracy"] == 0.9
+    assert joined["metrics"]["latency_ms"]["p50"] == 1.0
+    assert joined["metrics"]["accuracy"] == 0.9
     assert "latency_ms" not in GOOD["metrics"]
     (tmp_path / MEASUREMENTS_FILE).write_text("{not json")
     with pytest.raises(cards.CardError, match="make train"):

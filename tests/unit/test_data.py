@@ -29,8 +29,10 @@ def _write_npz(path: Path, **overrides: np.ndarray) -> Path:
 def test_digits_is_bundled_scaled_and_stratified() -> None:
     dataset = data.load(_config("digits"))
     assert dataset.input_shape == (8, 8)
-    assert dataset.x_train.dtype == np.float32 and dataset.y_train.dtype == np.int64
-    assert dataset.x_train.min() >= 0.0 and dataset.x_train.max() <= 1.0
+    assert dataset.x_train.dtype == np.float32
+    assert dataset.y_train.dtype == np.int64
+    assert dataset.x_train.min() >= 0.0
+    assert dataset.x_train.max() <= 1.0
     assert len(dataset.y_train) + len(dataset.y_test) == 1797
     assert set(np.unique(dataset.y_test)) == set(range(10))
 
@@ -41,12 +43,14 @@ def test_fingerprint_is_stable_and_sensitive() -> None:
     other_split = data.load(DataConfig(dataset="digits", test_fraction=0.25, seed=2))
     assert other_split.sha256 != first.sha256
     described = first.describe()
-    assert described["n_train"] == len(first.y_train) and described["sha256"] == first.sha256
+    assert described["n_train"] == len(first.y_train)
+    assert described["sha256"] == first.sha256
 
 
 def test_npz_loads_and_scales_uint8(tmp_path: Path) -> None:
     dataset = data.load(_config(str(_write_npz(tmp_path / "mine.npz"))))
-    assert dataset.name == "mine" and dataset.input_shape == (6, 6)
+    assert dataset.name == "mine"
+    assert dataset.input_shape == (6, 6)
     assert dataset.x_train.max() <= 1.0
 
 

@@ -60,7 +60,8 @@ def test_model_version(text: str, number: int) -> None:
 def test_model_version_increases_with_the_version() -> None:
     ordered = ["0.0.1", "0.1.0", "0.1.1", "0.999.999", "1.0.0", "1.0.10", "1.10.0", "2.0.0"]
     numbers = [SemVer.parse(text).model_version for text in ordered]
-    assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == len(numbers)
 
 
 @pytest.mark.parametrize("text", ["1.1000.0", "1.0.1000"])
@@ -104,7 +105,8 @@ def test_cli_bump_past_the_encodable_range_leaves_the_file(
     assert version_cli.main(["--file", str(path), "bump", "patch"]) == ExitCode.BAD_INPUT
     assert path.read_text(encoding="utf-8") == "1.2.999\n"
     error = capsys.readouterr().err
-    assert error.startswith("error: ") and error.count("\n") == 1
+    assert error.startswith("error: ")
+    assert error.count("\n") == 1
 
 
 def test_cli_refuses_a_malformed_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

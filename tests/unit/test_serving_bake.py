@@ -87,7 +87,8 @@ def test_a_healthy_release_passes_the_whole_window_without_real_waiting() -> Non
     clock = FakeClock()
     started = clock.now
     report = _bake(Server(clock))
-    assert report.failure == "" and report.errors == []
+    assert report.failure == ""
+    assert report.errors == []
     assert clock.now - started >= 10.0
     assert report.probes == pytest.approx(10.0 / (PROBE_INTERVAL_SECONDS + 0.002), rel=0.05)
     assert report.p95_ms == pytest.approx(2.0)
@@ -99,7 +100,8 @@ def test_wrong_answers_end_the_window_at_the_first_one_over_the_error_rate() -> 
     report = bake(
         BakeTargets(server, server, server, lambda: True), SMOKE, 10.0, THRESHOLDS, 0.0, clock=clock
     )
-    assert "probes failed" in report.failure and "values differ" in report.failure
+    assert "probes failed" in report.failure
+    assert "values differ" in report.failure
     assert report.detected_at - server.wrong_from <= PROBE_INTERVAL_SECONDS + 2 * server.latency_s
 
 
@@ -109,7 +111,8 @@ def test_failed_requests_within_the_error_rate_pass() -> None:
     report = bake(
         BakeTargets(server, server, server, lambda: True), SMOKE, 10.0, THRESHOLDS, 0.05, clock=clock
     )
-    assert report.failure == "" and 0 < len(report.errors) <= 0.05 * report.probes
+    assert report.failure == ""
+    assert 0 < len(report.errors) <= 0.05 * report.probes
 
 
 def test_a_stopped_colour_is_seen_within_one_health_interval() -> None:

@@ -30,7 +30,8 @@ def test_smoke_set_dir_without_smoke_set_is_bad_input(
     code = main(["--config", str(ROOT / "pipeline.toml"), "smoke", "--model-dir", str(tmp_path)])
     assert code == ExitCode.BAD_INPUT
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "cannot read smoke set" in err
+    assert err.count("\n") == 1
+    assert "cannot read smoke set" in err
 
 
 def test_exit_codes_are_distinct() -> None:

@@ -80,7 +80,8 @@ def test_parse_prometheus_reads_labelled_samples_and_skips_comments() -> None:
         (":tensorflow:serving:request_count", "INVALID_ARGUMENT", 3.0),
     ]
     assert samples[2].labels == {"model_name": "d", "API": "predict", "entrypoint": "REST", "le": "10"}
-    assert samples[3].name == "up" and samples[3].value == 1.0
+    assert samples[3].name == "up"
+    assert samples[3].value == 1.0
     assert len(samples) == 4
 
 

@@ -45,29 +45,37 @@ def test_a_sound_host_is_left_alone() -> None:
 
 def test_a_leftover_preview_is_removed_without_touching_traffic() -> None:
     result = plan(_state("blue", _colour("blue"), _colour("green")), _deployed("blue"), proxy_in_sync=True)
-    assert result.switch is None and result.routed == "blue"
-    assert result.remove == ("green",) and not result.drain_first
+    assert result.switch is None
+    assert result.routed == "blue"
+    assert result.remove == ("green",)
+    assert not result.drain_first
 
 
 def test_an_unfinished_active_colour_is_rolled_back_to_the_finished_one_which_drains_first() -> None:
     """Killed during the bake: green took traffic but was never judged; blue still runs and had finished."""
     result = plan(_state("green", _colour("blue"), _colour("green")), _deployed("blue"), proxy_in_sync=True)
-    assert result.switch is not None and result.switch.to == "blue"
+    assert result.switch is not None
+    assert result.switch.to == "blue"
     assert "rolled back unfinished or stopped green to blue" in result.switch.note
-    assert result.remove == ("green",) and result.drain_first
+    assert result.remove == ("green",)
+    assert result.drain_first
 
 
 def test_a_stopped_active_colour_without_a_fallback_leaves_the_proxy_answering_503() -> None:
     result = plan(_state("blue", _colour("blue", "exited")), _deployed("blue"), proxy_in_sync=True)
-    assert result.switch is not None and result.switch.to is None
-    assert result.routed is None and result.remove == ("blue",) and not result.drain_first
+    assert result.switch is not None
+    assert result.switch.to is None
+    assert result.routed is None
+    assert result.remove == ("blue",)
+    assert not result.drain_first
 
 
 @pytest.mark.parametrize("gone", [True, False])
 def test_an_active_colour_that_is_gone_falls_back_to_a_finished_running_one(gone: bool) -> None:
     colours = [_colour("green")] + ([] if gone else [_colour("blue", "exited")])
     result = plan(_state("blue", *colours), _deployed("blue", "green"), proxy_in_sync=True)
-    assert result.switch is not None and result.switch.to == "green"
+    assert result.switch is not None
+    assert result.switch.to == "green"
     assert result.remove == (() if gone else ("blue",))
 
 
@@ -75,20 +83,24 @@ def test_a_preview_that_never_finished_never_takes_traffic_back() -> None:
     result = plan(
         _state("blue", _colour("blue", "exited"), _colour("green")), _deployed("blue"), proxy_in_sync=True
     )
-    assert result.switch is not None and result.switch.to is None
+    assert result.switch is not None
+    assert result.switch.to is None
     assert set(result.remove) == {"blue", "green"}
 
 
 def test_a_config_renamed_but_never_loaded_is_loaded() -> None:
     result = plan(_state("blue", _colour("blue")), _deployed("blue"), proxy_in_sync=False)
-    assert result.switch is not None and result.switch.to == "blue"
+    assert result.switch is not None
+    assert result.switch.to == "blue"
     assert "interrupted switch" in result.switch.note
 
 
 def test_no_active_release_removes_every_colour_without_draining() -> None:
     result = plan(_state(None, _colour("blue"), _colour("green")), _deployed("blue"), proxy_in_sync=True)
-    assert result.switch is None and result.routed is None
-    assert set(result.remove) == {"blue", "green"} and not result.drain_first
+    assert result.switch is None
+    assert result.routed is None
+    assert set(result.remove) == {"blue", "green"}
+    assert not result.drain_first
 
 
 def test_finished_is_per_container_not_per_colour() -> None:

@@ -29,7 +29,8 @@ def test_second_holder_times_out_then_gets_the_lock_once_the_first_is_killed(tmp
         [sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True
     ) as holder:
         try:
-            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "held"
             started = time.monotonic()
             with pytest.raises(LockTimeout, match="another deploy still holds"), deploy_lock(path, 0.3):
                 pass

@@ -31,7 +31,8 @@ def test_probability_drift_within_tolerance_passes_and_beyond_fails() -> None:
     recorded = _outputs([[0.1, 0.9]])
     assert compare_outputs(recorded, _outputs([[0.10005, 0.89995]]), 1e-4) == []
     problems = compare_outputs(recorded, _outputs([[0.1002, 0.8998]]), 1e-4)
-    assert len(problems) == 1 and problems[0].startswith("probabilities: max abs difference")
+    assert len(problems) == 1
+    assert problems[0].startswith("probabilities: max abs difference")
 
 
 def test_a_changed_class_is_a_mismatch_even_with_close_probabilities() -> None:
@@ -89,7 +90,8 @@ def test_smoke_set_parses_the_exported_format() -> None:
         "outputs": {"probabilities": np.full((3, 10), 0.1).tolist(), "class": [0, 1, 2]},
     }
     smoke = SmokeSet.parse(raw, "test")
-    assert smoke.size == 3 and smoke.model_version == 1000
+    assert smoke.size == 3
+    assert smoke.model_version == 1000
     assert smoke.inputs["image"].dtype == np.float32
     assert smoke.example(1)["image"].shape == (1, 8, 8)
     assert smoke.outputs["class"].tolist() == [0, 1, 2]

@@ -56,7 +56,8 @@ def test_columnar_inputs_keep_their_own_shape() -> None:
     parsed = _parse(
         {"signature_name": "serving_default", "inputs": [[1.5, 2], [3, 4]]}, {"x": IMAGE["image"]}
     )
-    assert parsed.columnar and parsed.signature_name == "serving_default"
+    assert parsed.columnar
+    assert parsed.signature_name == "serving_default"
     assert parsed.inputs["x"].shape == (2, 2)
 
 

@@ -88,7 +88,8 @@ def test_a_broken_version_fails_while_the_previous_serves(tmp_path: Path, counte
     manager.poll()
     newest, previous = manager.status("counter")
     assert (newest.version, newest.state) == (3, END)
-    assert newest.error is not None and newest.error.code == Code.DATA_LOSS
+    assert newest.error is not None
+    assert newest.error.code == Code.DATA_LOSS
     assert (previous.version, previous.state) == (1, AVAILABLE)
     assert _answer(manager) == 11.0
 

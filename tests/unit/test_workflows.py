@@ -265,9 +265,9 @@ def test_every_action_is_pinned_to_a_commit_with_its_version() -> None:
                 continue
             pinned = PINNED_USES.match(found.group(1))
             version = VERSION_COMMENT.search(found.group(2))
-            assert pinned and version, (
-                f"{name}.yml:{number}: `uses:` needs a full commit SHA and `# vX.Y.Z`: {line}"
-            )
+            problem = f"{name}.yml:{number}: `uses:` needs a full commit SHA and `# vX.Y.Z`: {line}"
+            assert pinned, problem
+            assert version, problem
             pins.setdefault(pinned.group("action"), set()).add((pinned.group("sha"), version.group(1)))
     for action, versions in pins.items():
         assert len(versions) == 1, f"{action} is pinned to several commits: {sorted(versions)}"
@@ -345,7 +345,8 @@ def test_ci_pulls_the_tf_serving_the_release_ships_and_a_deploy_host_only_the_pr
         default_base(ROOT / TRAINING_DOCKERFILE, "PYTHON_BASE"),
     ]
     deploy_runs = [step.get("run", "") for step in workflows()["deploy"]["jobs"]["deploy"]["steps"]]
-    assert "make bases" not in deploy_runs and "make proxy-image" in deploy_runs
+    assert "make bases" not in deploy_runs
+    assert "make proxy-image" in deploy_runs
 
 
 def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
@@ -353,7 +354,8 @@ def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
     skipped, deploy = jobs["no-target"], jobs["deploy"]
     variables = set(re.findall(r"vars\.(\w+)", deploy["if"]))
     assert variables == set(re.findall(r"vars\.(\w+)", skipped["if"])) == {"DEPLOY_RUNNER"}
-    assert "== ''" in skipped["if"] and "!= ''" in deploy["if"]
+    assert "== ''" in skipped["if"]
+    assert "!= ''" in deploy["if"]
     assert "core.notice" in skipped["steps"][0]["with"]["script"]
 
 
@@ -361,7 +363,8 @@ def test_one_ci_run_per_pull_request_commit() -> None:
     """A push to a same-repository pull request's branch ran all of CI a second time."""
     triggers = workflows()["ci"]["on"]
     assert triggers["push"] == {"branches": ["main"]}
-    assert "pull_request" in triggers and "workflow_dispatch" in triggers
+    assert "pull_request" in triggers
+    assert "workflow_dispatch" in triggers
 
 
 def test_release_ships_what_ci_gated_once_every_ci_job_passed() -> None:
@@ -373,9 +376,11 @@ def test_release_ships_what_ci_gated_once_every_ci_job_passed() -> None:
         name for name, job in ci_jobs.items() if name != "release" and "pull_request" not in job.get("if", "")
     }
     assert set(release["needs"]) == checks == {"lint", "unit", "model", "integration"}
-    assert "github.event_name == 'push'" in release["if"] and "default_branch" in release["if"]
+    assert "github.event_name == 'push'" in release["if"]
+    assert "default_branch" in release["if"]
     assert set(workflows()["release"]["on"]) == {"workflow_call"}
-    assert "train" not in stage_targets("release") and "gate-released" not in stage_targets("release")
+    assert "train" not in stage_targets("release")
+    assert "gate-released" not in stage_targets("release")
     downloads = {
         step["with"]["name"]
         for job in workflows()["release"]["jobs"].values()
@@ -425,7 +430,8 @@ def test_dependabot_watches_what_it_can_update() -> None:
     froms = [line for path in dockerfiles for line in path.read_text(encoding="utf-8").splitlines()
              if line.startswith("FROM ")]  # fmt: skip
     literal = [line for line in froms if not line.split()[1].startswith("${")]
-    assert froms and ecosystems == {"github-actions", "pip"} | ({"docker"} if literal else set()), literal
+    assert froms
+    assert ecosystems == {"github-actions", "pip"} | ({"docker"} if literal else set()), literal
 
 
 @pytest.mark.parametrize(
