@@ -24,7 +24,7 @@ from serving import convergence, history
 from serving.bake import BakeReport, BakeTargets, bake
 from serving.client import RestClient
 from serving.deadline import after, poll
-from serving.errors import AnalysisFailed, DeployError, Refused, Reverted
+from serving.errors import AnalysisFailed, DeployError, Reverted
 from serving.grpc_client import GrpcClient
 from serving.lock import deploy_lock, lock_path
 from serving.proxy import Proxy
@@ -72,14 +72,6 @@ class _BakeFailed(DeployError):
     def __init__(self, report: BakeReport) -> None:
         super().__init__(f"bake failed: {report.failure}")
         self.report = report
-
-
-def _result_of(error: BaseException) -> str:
-    if isinstance(error, Refused):
-        return history.RESULT_REFUSED
-    if isinstance(error, Reverted):
-        return history.RESULT_REVERTED
-    return history.RESULT_FAILED
 
 
 class Deployer:
@@ -149,7 +141,9 @@ class Deployer:
         try:
             self._rollout(attempt, serving)
         except Exception as exc:
-            self._append(attempt, _result_of(exc), str(exc))
+            # Anything that is not a DeployError (a bug) is recorded as failed.
+            result = exc.history_result if isinstance(exc, DeployError) else history.RESULT_FAILED
+            self._append(attempt, result, str(exc))
             raise
 
         with self.steps.step("finish"):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import IntEnum, unique
 
+from serving.history import RESULT_FAILED, RESULT_REFUSED, RESULT_REVERTED
+
 
 # unique: two names for one value would silently become aliases of one member.
 @unique
@@ -22,6 +24,7 @@ class ExitCode(IntEnum):
 
 class DeployError(Exception):
     exit_code: ExitCode = ExitCode.INFRASTRUCTURE
+    history_result: str = RESULT_FAILED  # what the deploy history records for a rollout that ended so
 
 
 class Transient(DeployError):
@@ -56,6 +59,7 @@ class Refused(DeployError):
     """The release was judged unfit before it took any traffic."""
 
     exit_code = ExitCode.REFUSED
+    history_result = RESULT_REFUSED
 
 
 class ImageUnavailable(Refused):
@@ -74,3 +78,4 @@ class Reverted(DeployError):
     """The release took traffic, failed the bake window and the previous release was put back."""
 
     exit_code = ExitCode.REVERTED
+    history_result = RESULT_REVERTED
