@@ -67,11 +67,13 @@ def _probe(predictor: Predictor, smoke: SmokeSet, number: int, deadline: float, 
     example = number % smoke.size
     try:
         outputs = predictor.predict(smoke.example(example), deadline, smoke.signature_name)
+        wrong = compare_outputs(
+            {name: values[example : example + 1] for name, values in smoke.outputs.items()},
+            outputs,
+            tolerance,
+        )
     except (DeployError, OSError, ValueError, KeyError) as exc:
         return str(exc)
-    wrong = compare_outputs(
-        {name: values[example : example + 1] for name, values in smoke.outputs.items()}, outputs, tolerance
-    )
     return "; ".join(wrong)
 
 

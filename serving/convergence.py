@@ -1,9 +1,10 @@
 """What a deploy does first about whatever an interrupted one left, decided from the state alone (no Docker,
-no clock): afterwards only the colour the proxy routes to exists, and that is a running colour whose rollout
-completed, or none and the proxy answers 503.
+no clock): afterwards only the colour the proxy routes to exists, and that is a running colour (a completed
+rollout whenever one is still running), or none and the proxy answers 503.
 
 Only a colour whose rollout completed (its bake passed, per the history) may take traffic back: a leftover
-preview was never judged.
+preview was never judged. An unfinished active colour stays when no finished one runs: it is serving, and the
+deploy that follows replaces it through the usual steps.
 """
 
 from __future__ import annotations

@@ -117,7 +117,8 @@ class Deployer:
             if start.displaced is not None:
                 # The proxy routes nowhere now, but what it routed to still decides what takes over.
                 state = dataclasses.replace(state, active_colour=start.displaced)
-            state, notes = self._converge(state, entries)
+            # Its 503 config is not what it routed to: it is loaded again if that colour is fit to serve.
+            state, notes = self._converge(state, entries, displaced=start.displaced is not None)
             serving = state.serving
             if start.displaced is not None:
                 notes.insert(0, f"the proxy could not start: it routed to {start.displaced}, which was gone")
@@ -147,8 +148,12 @@ class Deployer:
             raise
 
         with self.steps.step("finish"):
-            self.runner(attempt.colour).keep_across_restarts()
             self._append(attempt, history.RESULT_DEPLOYED, "")
+            try:
+                self.runner(attempt.colour).keep_across_restarts()
+            except DeployError as exc:
+                # The release passed and serves; only its return after a crash or reboot is not assured.
+                self.steps.say(f"warning: {exc}")
             if serving is not None:
                 # Clients may still hold connections to the old colour; give them time to move.
                 time.sleep(self.settings.scale_down_delay)
@@ -159,10 +164,12 @@ class Deployer:
             )
         return Outcome(True, f"{release.version} deployed to {attempt.colour}")
 
-    def _converge(self, state: HostState, entries: list[history.Entry]) -> tuple[HostState, list[str]]:
+    def _converge(
+        self, state: HostState, entries: list[history.Entry], displaced: bool
+    ) -> tuple[HostState, list[str]]:
         """Carry out the convergence plan (serving.convergence) for what an interrupted deploy left."""
         notes = []
-        plan = convergence.plan(state, entries, self.proxy.in_sync())
+        plan = convergence.plan(state, entries, proxy_in_sync=not displaced and self.proxy.in_sync())
         if plan.switch is not None:
             self.proxy.switch(plan.switch.to)
             notes.append(plan.switch.note)
@@ -207,7 +214,7 @@ class Deployer:
                 self.steps.detail(f"proxy routes to {preview.name}")
 
             with self.steps.step(f"bake for {settings.bake_seconds:g} s"):
-                report = self._bake(preview, smoke)
+                report = self._bake(preview, smoke, endpoints.rest_url)
                 if report.failure:
                     raise _BakeFailed(report)
                 self.steps.detail(f"{report.probes} probes, 0 errors, p95 {report.p95_ms:.1f} ms")
@@ -250,11 +257,11 @@ class Deployer:
             )
         self.steps.detail(f"{len(analysis.checks)} checks passed")
 
-    def _bake(self, preview: ColourRunner, smoke: SmokeSet) -> BakeReport:
+    def _bake(self, preview: ColourRunner, smoke: SmokeSet, colour_url: str) -> BakeReport:
+        """`colour_url`: the new colour's own REST endpoint, as found when it became AVAILABLE."""
         settings = self.settings
         name = settings.model_name
         with contextlib.ExitStack() as clients:
-            colour_url = preview.endpoints().rest_url
             targets = BakeTargets(
                 proxy_rest=clients.enter_context(
                     contextlib.closing(RestClient(settings.proxy_rest_url, name))

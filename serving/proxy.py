@@ -80,8 +80,6 @@ _LOG_LINES_ON_FAILURE = 20
 # reboot); `docker stop` and `docker kill` still stop them for good.
 # (types-docker's _RestartPolicy lists only "always" and "on-failure"; the Engine API takes "unless-stopped".)
 RESTART_POLICY: Any = {"Name": "unless-stopped"}
-# Docker states of a colour that serves, or will again without anyone's help.
-_COLOUR_UP = ("running", "restarting")
 
 
 @dataclass(frozen=True)
@@ -209,21 +207,25 @@ class Proxy:
             self.client.networks.create(self.settings.network, driver="bridge")
             created = True
         container = self.container()
+        if container is not None and self._read_file(container, LOADED_CONF) is None:
+            # Its config is written after the container is created, the loaded copy last: a deploy killed in
+            # between left a proxy that never ran a config of ours.
+            container.remove(force=True)
+            container = None
         if container is None:
             container = self._create()
             created = True
         if container.status != "running":
             container.start()
-        until = deadline.after(START_TIMEOUT_SECONDS)
         try:
-            self._wait_running(container, until)
+            self._wait_running(container, deadline.after(START_TIMEOUT_SECONDS))
         except _RoutesToGoneColour as gone:
             # What a host reboot leaves when the active colour did not come back with the proxy: it cannot
             # start. Starting it answering 503 keeps the rest of the state readable; `Deployer` converges.
             container.stop(timeout=0)
             self._write_no_release_config(container)
             container.start()
-            self._wait_running(container, until)
+            self._wait_running(container, deadline.after(START_TIMEOUT_SECONDS))
             return ProxyStart(created, displaced=gone.colour)
         return ProxyStart(created)
 
@@ -252,6 +254,10 @@ class Proxy:
         try:
             deadline.poll(probe, until, f"waiting for {self.settings.container_name} to run")
         except DeadlineExceeded as exc:
+            # A colour that kept restarting all this while (a crash loop) is as gone as an exited one.
+            routed = self._routed_colour(container)
+            if routed is not None and not self._colour_up(routed, restarting=False):
+                raise _RoutesToGoneColour(routed) from exc
             logs = container.logs(tail=_LOG_LINES_ON_FAILURE).decode(errors="replace").strip()
             raise InfrastructureError(f"{exc}; its last log lines:\n{logs or '(none)'}") from exc
 
@@ -278,12 +284,13 @@ class Proxy:
             raise InfrastructureError(f"{path} in {self.settings.container_name} is not a file")
         return content.decode(errors="replace")
 
-    def _colour_up(self, colour: str) -> bool:
+    def _colour_up(self, colour: str, restarting: bool = True) -> bool:
+        """Whether the colour serves, or (`restarting`) Docker is bringing it back."""
         try:
             container = self.client.containers.get(colour_container_name(self.settings.model_name, colour))
         except docker.errors.NotFound:
             return False
-        return container.status in _COLOUR_UP
+        return container.status == "running" or (restarting and container.status == "restarting")
 
     def _create(self) -> Container:
         settings = self.settings

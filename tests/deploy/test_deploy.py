@@ -6,9 +6,7 @@ serving and the host as it was.
 from __future__ import annotations
 
 import dataclasses
-import os
 import posixpath
-import signal
 import threading
 
 import docker.errors
@@ -20,7 +18,7 @@ from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.deploy import TOTAL_STEPS, Step
 from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
-from serving.proxy import LIVE_CONF, RESTART_POLICY
+from serving.proxy import LIVE_CONF, LOADED_CONF, RESTART_POLICY, render
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -70,17 +68,25 @@ def test_helper_containers_a_killed_deploy_left_are_removed_by_the_next(
     assert host.client.containers.list(all=True, filters={"label": state.HELPER}) == []
 
 
+def _config_files() -> list[bytes]:
+    """A proxy's config files as `Proxy` writes them when it creates one: nothing routed."""
+    text = render("unused", None)
+    return [single_file_tar(posixpath.basename(path), text) for path in (LIVE_CONF, LOADED_CONF)]
+
+
 def test_a_crash_looping_proxy_fails_the_deploy_with_its_own_log_lines(
     host: Host, releases: Releases
 ) -> None:
-    proxy = host.client.containers.run(
+    proxy = host.client.containers.create(
         PROXY_IMAGE,
         ["sh", "-c", "echo 'nginx: [emerg] broken on purpose' >&2; exit 1"],
         name=host.settings.proxy.container_name,
         labels={state.APP: host.model_name},
         restart_policy=RESTART_POLICY,
-        detach=True,
     )
+    for archive in _config_files():
+        proxy.put_archive(posixpath.dirname(LIVE_CONF), archive)
+    proxy.start()
     error = host.deploy_expecting(releases["v1"], InfrastructureError)
     assert "restarted" in str(error), error
     assert "broken on purpose" in str(error), error
@@ -88,6 +94,37 @@ def test_a_crash_looping_proxy_fails_the_deploy_with_its_own_log_lines(
         c.id
         for c in host.client.containers.list(all=True, filters={"label": state.APP + "=" + host.model_name})
     ] == [proxy.id]
+
+
+def test_a_proxy_whose_creation_was_interrupted_is_created_again(host: Host, releases: Releases) -> None:
+    """A deploy killed between creating the proxy container and writing its config left nginx's default one."""
+    left = host.client.containers.create(
+        PROXY_IMAGE, name=host.settings.proxy.container_name, labels={state.APP: host.model_name}
+    )
+    host.deploy(releases["v1"])
+    with pytest.raises(docker.errors.NotFound):
+        host.client.containers.get(left.id or "")
+    host.assert_serving("v1")
+
+
+def test_a_proxy_whose_colour_crash_loops_is_reset_once_the_start_timeout_passes(
+    host: Host, releases: Releases
+) -> None:
+    """Docker keeps restarting the colour and nginx cannot start while it is down: neither ever serves. (The
+    colour here has no network, so nginx never catches it in one of its short runs.)"""
+    host.deploy(releases["v1"])
+    active = host.client.containers.get(f"{host.model_name}-{host.state().active_colour}")
+    labels, name = active.labels, active.name or ""
+    active.remove(force=True)
+    host.client.containers.run(
+        PROXY_IMAGE, ["sh", "-c", "exit 1"], name=name, labels=labels, restart_policy={"Name": "always"},
+        network_mode="none", detach=True,
+    )  # fmt: skip
+    host.client.containers.get(host.settings.proxy.container_name).restart(timeout=0)
+    poll(lambda: _proxy_state(host)["Restarting"] or None, after(30), "waiting for the proxy to crash-loop")
+    host.deploy(releases["v2"])
+    assert f"it routed to {labels[state.COLOUR]}, which was gone" in host.outputs[-1], host.outputs[-1]
+    host.assert_serving("v2")
 
 
 def _proxy_state(host: Host) -> dict[str, object]:
@@ -148,10 +185,13 @@ def test_a_finished_release_that_crashes_is_restarted_and_serves_again(
     host: Host, releases: Releases
 ) -> None:
     host.deploy(releases["v1"])
-    colour = host.client.containers.get(f"{host.model_name}-{host.state().active_colour}")
-    # From outside, as the kernel's OOM killer would: Docker restarts only a container that nobody stopped.
-    os.kill(colour.attrs["State"]["Pid"], signal.SIGKILL)
-    model_version = host.state().serving.release.model_version  # type: ignore[union-attr]
+    serving = host.state().serving
+    assert serving is not None
+    model_version = serving.release.model_version
+    colour = host.client.containers.get(f"{host.model_name}-{serving.colour}")
+    # The server exits by itself: Docker restarts only a container that nobody stopped through its API.
+    exited = colour.exec_run(["sh", "-c", "kill -TERM 1"])
+    assert exited.exit_code == 0, exited.output
     rest = RestClient(host.settings.proxy_rest_url, host.model_name)
     deadline = after(90)
     try:
@@ -221,6 +261,7 @@ def test_killing_the_new_colour_during_bake_reverts_automatically(host: Host, re
         deployer, output, failure = host.deploy_killing_new_colour_in_bake(releases["v2"])
         report = load.stop()
     assert isinstance(failure, Reverted), failure
+    assert "bake failed" in str(failure), failure  # the bake window saw it, not a step before
     assert deployer.restore_seconds is not None
     assert deployer.restore_seconds < 2.0
     state = host.state()
