@@ -113,12 +113,7 @@ class Deployer:
             start = self.proxy.ensure()
             release = resolve_image(self.client, image)
             entries = history.parse(self.proxy.read_history())
-            state = read_state(self.client, self.proxy)
-            if start.displaced is not None:
-                # The proxy routes nowhere now, but what it routed to still decides what takes over.
-                state = dataclasses.replace(state, active_colour=start.displaced)
-            # Its 503 config is not what it routed to: it is loaded again if that colour is fit to serve.
-            state, notes = self._converge(state, entries, displaced=start.displaced is not None)
+            state, notes = self._converge(read_state(self.client, self.proxy), entries, start.displaced)
             serving = state.serving
             if start.displaced is not None:
                 notes.insert(0, f"the proxy could not start: it routed to {start.displaced}, which was gone")
@@ -165,11 +160,17 @@ class Deployer:
         return Outcome(True, f"{release.version} deployed to {attempt.colour}")
 
     def _converge(
-        self, state: HostState, entries: list[history.Entry], displaced: bool
+        self, state: HostState, entries: list[history.Entry], displaced: str | None
     ) -> tuple[HostState, list[str]]:
-        """Carry out the convergence plan (serving.convergence) for what an interrupted deploy left."""
+        """Carry out the convergence plan (serving.convergence) for what an interrupted deploy left.
+        `displaced`: the colour the proxy routed to before `Proxy.ensure` had to start it answering 503."""
         notes = []
-        plan = convergence.plan(state, entries, proxy_in_sync=not displaced and self.proxy.in_sync())
+        if displaced is not None:
+            # What it routed to still decides what takes over; its 503 config is loaded over if that colour
+            # turns out fit to serve.
+            state = dataclasses.replace(state, active_colour=displaced)
+        in_sync = displaced is None and self.proxy.in_sync()
+        plan = convergence.plan(state, entries, proxy_in_sync=in_sync)
         if plan.switch is not None:
             self.proxy.switch(plan.switch.to)
             notes.append(plan.switch.note)
