@@ -7,23 +7,14 @@ import json
 import os
 import sys
 import time
-from enum import IntEnum, unique
 from pathlib import Path
 
 from ml import config as configuration
 from ml import data
 from ml.card import CardError, read_card, read_measurements, with_measurements
-from ml.contract import CARD_FILE, TRAINING_HISTORY_FILE
+from ml.contract import CARD_FILE, TRAINING_HISTORY_FILE, ExitCode
 from ml.data import DataError
 from ml.semver import VersionError, read_version
-
-
-# unique: two names for one value would silently become aliases of one member.
-@unique
-class ExitCode(IntEnum):
-    OK = 0
-    BAD_INPUT = 2
-    GATE_FAILED = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,7 +102,7 @@ def _gate(args: argparse.Namespace, config: configuration.Config) -> ExitCode:
         print(
             f"gate FAILED ({baseline_note}): {', '.join(failed)}; report: {report_dir / report.REPORT_FILE}"
         )
-        return ExitCode.GATE_FAILED
+        return ExitCode.REFUSED
     print(
         f"gate passed ({baseline_note}), {len(result.rules)} rules; report: {report_dir / report.REPORT_FILE}"
     )

@@ -1,6 +1,6 @@
 """What training, the images and the deploy agree on, defined once and free of TensorFlow so that every part
 (the deploy host's CLI included) can import it: the export's layout and file names, its signature, the image
-labels the deploy reads, and the stand-in base images `make bases` builds.
+labels the deploy reads, the stand-in base images `make bases` builds, and the exit codes of every command.
 
 TF Serving's own names (the signature key `serving_default`, `assets.extra/`, the warmup file) are its
 public contract; the rest is this project's.
@@ -8,6 +8,7 @@ public contract; the rest is this project's.
 
 from __future__ import annotations
 
+from enum import IntEnum, unique
 from pathlib import PurePosixPath
 
 # The export: <root>/<model name>/<model version>/ holding the SavedModel and these.
@@ -34,3 +35,23 @@ REVISION_LABEL = "org.opencontainers.image.revision"  # the commit an image was 
 SERVING_STANDIN = "local/tensorflow-serving:standin"
 TRAINING_STANDIN = "local/python:3.11"
 PROXY_STANDIN = "local/nginx:standin"
+
+
+# unique: two names for one value would silently become aliases of one member.
+@unique
+class ExitCode(IntEnum):
+    """The exit codes of every command (`python -m ml`, `serving`, `scripts.*`): one number, one meaning."""
+
+    OK = 0  # done, or nothing to do (already active, already pushed)
+    BAD_INPUT = 2  # malformed VERSION, config, arguments, dataset, card or tag; a missing model artifact
+    REFUSED = 3  # the model was judged unfit and nothing changed: the gate failed, or a deploy refused it
+    REVERTED = 4  # a deploy promoted it, it failed the bake window, and the previous release serves again
+    INFRASTRUCTURE = 5  # Docker, the proxy or the deploy lock failed: the model itself was not judged
+    REGISTRY_UNREACHABLE = 6  # still down after the bounded retries
+    NOT_FOUND = 7  # the repository or tag is not in the registry
+    TAG_CONFLICT = 8  # a release tag already holds another image
+    BUILD_FAILED = 9
+    REGISTRY_ERROR = 10  # the registry answered, but not as the distribution API says
+    NOT_REPRODUCED = 11  # the registry's release is not what this checkout builds
+    ACCESS_DENIED = 12  # the registry refused these credentials (or none): HTTP 401/403
+    JOB_FAILED = 13  # a workflow job failed under act, or act could not run it

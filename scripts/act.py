@@ -38,10 +38,10 @@ import docker
 import requests
 
 from ml import git
-from ml.contract import TRAINING_STANDIN
+from ml.contract import TRAINING_STANDIN, ExitCode
 from ml.semver import VersionError, read_version
 from scripts import build, wheelhouse
-from scripts.errors import BadInput, BuildFailed, ExitCode, ImageError
+from scripts.errors import BadInput, BuildFailed, ImageError
 
 RUNNER_IMAGE = "local/actions-runner:ubuntu-latest"
 RUNNER_DIR = Path("scripts/runner")

@@ -3,7 +3,7 @@
 Tags come from VERSION and git (scripts.tags), images are built by scripts.build, pushed by scripts.push and
 read back from the registry's HTTP API by scripts.registry. `verify` rebuilds the serving image and compares
 it with the registry's release. Every failure is one line on stderr and a distinct exit code
-(scripts.errors.ExitCode).
+(ml.contract.ExitCode).
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from ml.contract import (
     SEMVER_LABEL,
     SERVING_STANDIN,
     TRAINING_STANDIN,
+    ExitCode,
 )
 from ml.semver import SemVer, VersionError, read_version
 from scripts import build, builder, push, tags
 from scripts.errors import (
     AccessDenied,
     BadInput,
-    ExitCode,
     ImageError,
     NotFound,
     NotReproduced,
@@ -118,6 +118,12 @@ def _parser() -> argparse.ArgumentParser:
         "card", help="print the model card stored in an image's labels in the registry"
     )
     card.add_argument("reference", help="e.g. 127.0.0.1:5000/digits-serving:latest")
+    card.add_argument("--output", type=Path, help="write the card here (atomically) instead of stdout")
+    card.add_argument(
+        "--missing-ok",
+        action="store_true",
+        help="an image the registry does not have or will not show is not an error: say so, write nothing",
+    )
     return parser
 
 
@@ -386,15 +392,28 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _card(args: argparse.Namespace) -> int:
     reference = ImageReference.parse(args.reference)
-    with _registry(args, reference.registry) as registry:
-        labels = registry.labels(reference.repository, reference.reference)
+    try:
+        with _registry(args, reference.registry) as registry:
+            labels = registry.labels(reference.repository, reference.reference)
+    except (NotFound, AccessDenied) as exc:
+        if not args.missing_ok:
+            raise
+        # A fork's or Dependabot's token, or a first release whose package does not exist yet.
+        print(f"no card readable at {reference}: {' '.join(str(exc).split())}")
+        return ExitCode.OK
     if CARD_LABEL not in labels:
         raise RegistryError(f"{reference} has no {CARD_LABEL} label: not a serving image of this pipeline")
     try:
         card = json.loads(labels[CARD_LABEL])
     except ValueError as exc:
         raise RegistryError(f"{reference}: label {CARD_LABEL} is not JSON") from exc
-    print(json.dumps(card, indent=2, sort_keys=True))
+    text = json.dumps(card, indent=2, sort_keys=True) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        partial = args.output.with_name(args.output.name + ".part")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(args.output)
     return ExitCode.OK
 
 
@@ -423,7 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         error, code = str(exc), ExitCode.BAD_INPUT
     except docker.errors.DockerException as exc:
         # The engine failed mid-command (it answered the start-up ping).
-        error, code = f"Docker: {exc}", ExitCode.DOCKER_UNAVAILABLE
+        error, code = f"Docker: {exc}", ExitCode.INFRASTRUCTURE
     print("error: " + " ".join(error.split()), file=sys.stderr)
     return code
 

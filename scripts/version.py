@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ml import git
+from ml.contract import ExitCode
 from ml.semver import SemVer, VersionError, read_version
-from scripts.errors import ExitCode
 
 # What goes into the released images: changing any of it without a bump would ship under an old version.
 RELEASED_PATHS = ("ml/", "Dockerfile.serve", "Dockerfile.train", "pipeline.toml", "pyproject.toml")

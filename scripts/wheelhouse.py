@@ -14,7 +14,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-from scripts.errors import BadInput, BuildFailed, ExitCode, ImageError
+from ml.contract import ExitCode
+from scripts.errors import BadInput, BuildFailed, ImageError
 
 REQUIREMENTS = "requirements.txt"
 # The image is Debian bookworm (glibc 2.36) on amd64 with CPython 3.11, whatever the host runs. With an

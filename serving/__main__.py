@@ -1,6 +1,6 @@
 """`python -m serving deploy|revert|smoke|status`: thin commands over the serving library.
 
-Every failure ends in one line on stderr and the exit code naming the outcome (serving.errors.ExitCode).
+Every failure ends in one line on stderr and the exit code naming the outcome (ml.contract.ExitCode).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import docker.errors
 import requests
 
 from ml.config import DEFAULT_PATH, Config, ConfigError, load
-from ml.contract import PROXY_STANDIN
+from ml.contract import PROXY_STANDIN, ExitCode
 from ml.semver import VersionError, read_version
 from serving import github, history
-from serving.errors import BadInput, DeployError, ExitCode, InfrastructureError
+from serving.errors import BadInput, DeployError, InfrastructureError
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
 from serving.state import read_state
@@ -86,10 +86,12 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
     from serving.revert import image_reference, revert_target
 
     settings = DeploySettings.from_config(config, args.proxy_image, args.bake_seconds, args.scale_down_delay)
-    client = _docker()
     if args.command == "deploy":
+        # A malformed VERSION is reported as bad input before Docker is reached.
         image = args.image or _release_image(config, args.config.parent / "VERSION")
+        client = _docker()
     else:
+        client = _docker()
         proxy = Proxy(client, settings.proxy)
         if proxy.container() is None:
             raise BadInput("nothing was ever deployed on this host: no proxy, no history")
@@ -107,13 +109,13 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
                 print(
                     f"dry run: would put back {target.version} ({image}) in place of {active}; nothing changed"
                 )
-            return ExitCode.DEPLOYED
+            return ExitCode.OK
     deployer = Deployer(client, settings, action=args.command)
     args.step_records = deployer.steps.records
     outcome = deployer.run(image)
-    github.report(os.environ, args.command, args.step_records, outcome.message, ExitCode.DEPLOYED)
+    github.report(os.environ, args.command, args.step_records, outcome.message, ExitCode.OK)
     print(outcome.message)
-    return ExitCode.DEPLOYED
+    return ExitCode.OK
 
 
 def _smoke(args: argparse.Namespace, config: Config) -> int:
@@ -156,7 +158,7 @@ def _smoke(args: argparse.Namespace, config: Config) -> int:
         print(f"smoke: refused: {', '.join(c.name for c in analysis.failures())} failed", file=sys.stderr)
         return ExitCode.REFUSED
     print(f"smoke: {len(analysis.checks)} checks passed")
-    return ExitCode.DEPLOYED
+    return ExitCode.OK
 
 
 def _status(args: argparse.Namespace, config: Config) -> int:
@@ -166,7 +168,7 @@ def _status(args: argparse.Namespace, config: Config) -> int:
         client, Proxy(client, settings.proxy), settings.proxy_rest_url, config.deploy.history_entries
     )
     print(render_json(report) if args.json else render_text(report))
-    return ExitCode.DEPLOYED
+    return ExitCode.OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

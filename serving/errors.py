@@ -7,19 +7,8 @@ and an `InfrastructureError` means the host itself is at fault (retrying the job
 
 from __future__ import annotations
 
-from enum import IntEnum, unique
-
+from ml.contract import ExitCode
 from serving.history import RESULT_FAILED, RESULT_REFUSED, RESULT_REVERTED
-
-
-# unique: two names for one value would silently become aliases of one member.
-@unique
-class ExitCode(IntEnum):
-    DEPLOYED = 0
-    BAD_INPUT = 2  # unreadable config, bad arguments (argparse also uses 2)
-    REFUSED = 3  # refused before promotion: traffic and containers as before
-    REVERTED = 4  # promoted, failed the bake window, previous release serving again
-    INFRASTRUCTURE = 5  # Docker, proxy or lock failure: the release itself was not judged
 
 
 class DeployError(Exception):

@@ -9,11 +9,11 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from serving.errors import ExitCode
+from ml.contract import ExitCode
 from serving.steps import StepRecord
 
 _HEADLINES = {
-    ExitCode.DEPLOYED: "✅ done",
+    ExitCode.OK: "✅ done",
     ExitCode.BAD_INPUT: "❌ bad input",
     ExitCode.REFUSED: "❌ refused before promotion: traffic and containers as before",
     ExitCode.REVERTED: "⚠️ reverted after promotion: the previous release is serving",
@@ -58,7 +58,7 @@ def report(
     if summary:
         with open(summary, "a", encoding="utf-8") as job_summary:
             job_summary.write(render_summary(action, records, outcome, code))
-    if environ.get("GITHUB_ACTIONS") == "true" and code != ExitCode.DEPLOYED:
+    if environ.get("GITHUB_ACTIONS") == "true" and code != ExitCode.OK:
         level = "warning" if code == ExitCode.REVERTED else "error"
         print(
             f"::{level} title={action} {code.name.lower()}::{_escape(outcome)}",

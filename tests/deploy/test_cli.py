@@ -13,8 +13,8 @@ import threading
 
 import pytest
 
+from ml.contract import ExitCode
 from serving.deploy import TOTAL_STEPS, Step
-from serving.errors import ExitCode
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
 from tests.deploy.models import ROOT
 
@@ -60,7 +60,7 @@ def test_revert_twice_is_idempotent(host: Host, releases: Releases) -> None:
     host.deploy(releases["v2"])
     summary = host.config_path.parent / "job-summary.md"
     dry = run_cli(host, "revert", "--dry-run")
-    assert dry.returncode == ExitCode.DEPLOYED, dry.stderr
+    assert dry.returncode == ExitCode.OK, dry.stderr
     assert "dry run: would put back 1.0.0" in dry.stdout
     assert "in place of 1.1.0" in dry.stdout
     host.assert_serving("v2")
@@ -68,10 +68,10 @@ def test_revert_twice_is_idempotent(host: Host, releases: Releases) -> None:
         first = run_cli(host, "revert", "--bake-seconds", "2", environ={"GITHUB_STEP_SUMMARY": str(summary)})
         second = run_cli(host, "revert", "--bake-seconds", "2")
         report = load.stop()
-    assert first.returncode == ExitCode.DEPLOYED
+    assert first.returncode == ExitCode.OK
     assert "revert target: 1.0.0" in first.stdout
     assert summary.read_text(encoding="utf-8").startswith("### revert: ✅ done (exit 0)")
-    assert second.returncode == ExitCode.DEPLOYED
+    assert second.returncode == ExitCode.OK
     assert "already active" in second.stdout
     assert report.failed == 0, report.summary()
     host.assert_serving("v1")
@@ -143,6 +143,6 @@ def test_deploy_killed_at_each_step_then_rerun_converges(host: Host, releases: R
             victim.wait(timeout=30)
         rerun = run_cli(host, "deploy", releases["v2"], "--bake-seconds", "2")
         report = load.stop()
-    assert rerun.returncode == ExitCode.DEPLOYED, rerun.stderr
+    assert rerun.returncode == ExitCode.OK, rerun.stderr
     host.assert_serving("v2")
     assert report.failed == 0, report.summary()

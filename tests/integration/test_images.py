@@ -27,10 +27,11 @@ from ml.contract import (
     SERVING_STANDIN,
     TRAINING_STANDIN,
     WARMUP_FILE,
+    ExitCode,
 )
 from ml.semver import SemVer
 from scripts import build, push, tags
-from scripts.errors import ExitCode, RegistryUnreachable
+from scripts.errors import RegistryUnreachable
 from scripts.registry import RegistryClient, RetryPolicy
 from serving.runner import HEALTHCHECK
 from tests.scratch_registry import ROOT, ScratchRegistry, free_port

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
+from ml.contract import ExitCode
 from scripts import builder
-from scripts.errors import BuildFailed, ExitCode
+from scripts.errors import BuildFailed
 
 
 def test_without_buildah_every_call_is_a_build_failure_naming_the_fix(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ml.contract import ExitCode
 from ml.semver import SemVer, VersionError, read_version
 from scripts import version as version_cli
-from scripts.errors import ExitCode
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from ml.contract import ExitCode
 from serving.__main__ import main
-from serving.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from ml.contract import ExitCode
 from serving import history
 from serving.errors import (
     AnalysisFailed,
     BadInput,
     DeployError,
-    ExitCode,
     ImageUnavailable,
     InfrastructureError,
     LockTimeout,

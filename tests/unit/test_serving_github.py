@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from ml.contract import ExitCode
 from serving import __main__ as serving_cli
 from serving import github
-from serving.errors import ExitCode
 from serving.steps import StepRecord, Steps
 
 ACTIONS = {"GITHUB_ACTIONS": "true"}
@@ -49,7 +49,7 @@ def test_a_revert_after_promotion_is_a_warning_and_success_is_no_annotation(tmp_
     github.report(ACTIONS, "deploy", [], "bake failed: 5%\nof probes", ExitCode.REVERTED, out)
     assert out.getvalue() == "::warning title=deploy reverted::bake failed: 5%25%0Aof probes\n"
     quiet = io.StringIO()
-    github.report(ACTIONS, "revert", [], "0.1.0 deployed to blue", ExitCode.DEPLOYED, quiet)
+    github.report(ACTIONS, "revert", [], "0.1.0 deployed to blue", ExitCode.OK, quiet)
     assert quiet.getvalue() == ""
 
 
@@ -62,16 +62,16 @@ def test_outside_github_actions_nothing_is_written() -> None:
 def test_a_deploy_that_fails_before_any_step_still_reports(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A malformed VERSION (or no Docker) fails before the deployer runs: the run still shows why."""
+    """A malformed VERSION fails before the deployer runs (and before Docker is reached): the run still shows
+    why."""
     config = tmp_path / "pipeline.toml"
     config.write_text((ROOT / "pipeline.toml").read_text(encoding="utf-8"), encoding="utf-8")
     (tmp_path / "VERSION").write_text("banana\n", encoding="utf-8")
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    code = serving_cli.main(["--config", str(config), "deploy"])
-    assert code in (ExitCode.BAD_INPUT, ExitCode.INFRASTRUCTURE)
-    exit_code = ExitCode(code)
+    exit_code = ExitCode(serving_cli.main(["--config", str(config), "deploy"]))
+    assert exit_code == ExitCode.BAD_INPUT
     assert summary.read_text(encoding="utf-8").startswith(
         f"### deploy: ❌ {github._HEADLINES[exit_code][2:]}"
     )
