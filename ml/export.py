@@ -63,7 +63,8 @@ def load_signature(version_dir: Path) -> Any:
 
 
 def describe_signature(signature: Any) -> dict[str, dict[str, dict[str, Any]]]:
-    """Inputs/outputs as TF Serving's metadata API reports them: dtype names and -1 for unknown dims."""
+    """Inputs/outputs as the card records them (`ml.signature.Signature.from_card`): dtype names such as
+    float32, and -1 for unknown dims."""
 
     def spec(tensor_spec: tf.TensorSpec) -> dict[str, Any]:
         dims = [-1 if d is None else int(d) for d in tensor_spec.shape.as_list()]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ml import signature
 from ml.config import GateConfig
+from ml.semver import SemVer
 
 # Metrics are decimal fractions; without slack 0.97 - 0.965 > 0.005 in binary floating point.
 _SLACK = 1e-9
@@ -32,13 +34,8 @@ def _metric(card: dict[str, Any], name: str) -> float:
     return float(card["metrics"][name])
 
 
-def _inputs(card: dict[str, Any]) -> dict[str, Any]:
-    signature = card.get("signature")
-    return signature.get("inputs", {}) if isinstance(signature, dict) else {}
-
-
 def _major(card: dict[str, Any]) -> int:
-    return int(str(card["semver"]).split(".", 1)[0])
+    return SemVer.parse(str(card["semver"])).major
 
 
 def _absolute_rules(candidate: dict[str, Any], gate: GateConfig) -> list[RuleResult]:
@@ -74,17 +71,14 @@ def _baseline_rules(
             )
         )
 
-    # Clients send the baseline's inputs; changing them breaks clients unless the major version says so.
-    same_inputs = _inputs(candidate) == _inputs(baseline)
-    breaking_allowed = _major(candidate) > _major(baseline)
-    rules.append(
-        RuleResult(
-            "signature inputs compatible",
-            "unchanged, or a higher major version",
-            "unchanged" if same_inputs else ("changed, major bumped" if breaking_allowed else "changed"),
-            same_inputs or breaking_allowed,
-        )
+    compatible, why = signature.judge(
+        signature.Signature.from_card(candidate),
+        signature.Signature.from_card(baseline),
+        _major(candidate),
+        _major(baseline),
+        "the baseline",
     )
+    rules.append(RuleResult("signature compatible", "compatible, or a higher major version", why, compatible))
     return rules
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import requests
 
 from ml.contract import SIGNATURE
+from ml.signature import Signature, TensorSpec
 from serving.deadline import remaining
 from serving.errors import DeployError, RequestFailed, Transient
 
@@ -28,28 +29,6 @@ class VersionStatus:
     state: str  # START, LOADING, AVAILABLE, UNLOADING, END
     error_code: str
     error_message: str
-
-
-@dataclass(frozen=True)
-class TensorSpec:
-    dtype: str  # e.g. DT_FLOAT
-    shape: tuple[int, ...] | None  # None: unknown rank; -1: unknown size
-
-    def compatible_with(self, other: TensorSpec) -> bool:
-        """Same dtype and a shape every tensor valid for `other` also satisfies."""
-        if self.dtype != other.dtype:
-            return False
-        if self.shape is None or other.shape is None:
-            return self.shape is None
-        return len(self.shape) == len(other.shape) and all(
-            mine in (-1, theirs) for mine, theirs in zip(self.shape, other.shape, strict=True)
-        )
-
-
-@dataclass(frozen=True)
-class Signature:
-    inputs: dict[str, TensorSpec]
-    outputs: dict[str, TensorSpec]
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ml.semver import major_of
-from serving.client import RestClient, Signature
+from ml.signature import judge
+from serving.client import RestClient
 from serving.errors import DeployError
 from serving.grpc_client import GrpcClient
 from serving.smoke_set import SmokeSet
@@ -62,29 +62,6 @@ def compare_outputs(
     return problems
 
 
-def signature_changes(candidate: Signature, baseline: Signature) -> list[str]:
-    """Ways the candidate breaks a client of the baseline: input set, dtypes, shapes; outputs removed."""
-    changes = []
-    for name in sorted(set(candidate.inputs) - set(baseline.inputs)):
-        changes.append(f"new required input {name!r}")
-    for name, spec in sorted(baseline.inputs.items()):
-        if name not in candidate.inputs:
-            changes.append(f"input {name!r} removed")
-        elif not candidate.inputs[name].compatible_with(spec):
-            changes.append(f"input {name!r}: {_spec(candidate.inputs[name])} does not accept {_spec(spec)}")
-    for name, spec in sorted(baseline.outputs.items()):
-        if name not in candidate.outputs:
-            changes.append(f"output {name!r} removed")
-        elif candidate.outputs[name].dtype != spec.dtype:
-            changes.append(f"output {name!r}: dtype {candidate.outputs[name].dtype} != {spec.dtype}")
-    return changes
-
-
-def _spec(spec: Any) -> str:
-    shape = "?" if spec.shape is None else "[" + ",".join(map(str, spec.shape)) + "]"
-    return f"{spec.dtype}{shape}"
-
-
 class _Recorder:
     """Runs one check, turning any request failure into a failed check and counting it as an error."""
 
@@ -118,17 +95,10 @@ def _signature_check(
     if baseline is None:
         return True, f"{signature_name}: inputs {sorted(served.inputs)}, outputs {sorted(served.outputs)}"
     active = [s for s in baseline.status(deadline) if s.state == "AVAILABLE"]
-    changes = signature_changes(served, baseline.signature(deadline, signature_name))
-    if not changes:
-        return True, "compatible with the active release"
     candidate_major = major_of(expect_version if expect_version is not None else smoke.model_version)
     active_major = max((major_of(s.version) for s in active), default=candidate_major)
-    if candidate_major > active_major:
-        return (
-            True,
-            f"breaking change allowed by major {active_major} -> {candidate_major}: {'; '.join(changes)}",
-        )
-    return False, f"breaking change without a major version bump: {'; '.join(changes)}"
+    baseline_signature = baseline.signature(deadline, signature_name)
+    return judge(served, baseline_signature, candidate_major, active_major, "the active release")
 
 
 def analyse(

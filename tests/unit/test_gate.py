@@ -82,10 +82,22 @@ def test_latency_rule_skipped_without_latency_in_baseline() -> None:
     )
 
 
+def test_an_input_that_accepts_more_is_compatible() -> None:
+    candidate = card(semver="1.3.0")
+    candidate["signature"]["inputs"]["image"]["shape"] = [-1, -1, 8]
+    assert gate.evaluate(candidate, card(), GATE).passed
+
+
+def test_a_removed_output_needs_a_major_bump() -> None:
+    baseline = card()
+    baseline["signature"]["outputs"] = {"class": {"dtype": "int64", "shape": [-1]}}
+    assert failed(gate.evaluate(card(semver="1.3.0"), baseline, GATE)) == ["signature compatible"]
+
+
 def test_changed_inputs_need_a_major_bump() -> None:
     candidate = card(semver="1.3.0")
     candidate["signature"]["inputs"]["image"]["shape"] = [-1, 28, 28]
-    assert failed(gate.evaluate(candidate, card(), GATE)) == ["signature inputs compatible"]
+    assert failed(gate.evaluate(candidate, card(), GATE)) == ["signature compatible"]
     bumped = copy.deepcopy(candidate)
     bumped["semver"] = "2.0.0"
     assert gate.evaluate(bumped, card(), GATE).passed

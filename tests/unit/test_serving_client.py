@@ -1,11 +1,12 @@
-"""REST metadata and Prometheus parsing, tensor-spec compatibility, and the gRPC tensor conversion."""
+"""REST metadata and Prometheus parsing, and the gRPC tensor conversion."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from serving.client import TensorSpec, parse_prometheus, parse_signature
+from ml.signature import TensorSpec
+from serving.client import parse_prometheus, parse_signature
 from serving.errors import RequestFailed
 from serving.grpc_client import from_tensor_proto, to_tensor_proto
 
@@ -45,24 +46,6 @@ def test_parse_signature_reads_names_dtypes_and_shapes() -> None:
 def test_parse_signature_names_the_missing_signature() -> None:
     with pytest.raises(RequestFailed, match=r"no signature 'predict'.*serving_default"):
         parse_signature(METADATA, "predict")
-
-
-@pytest.mark.parametrize(
-    ("candidate", "baseline", "compatible"),
-    [
-        (TensorSpec("DT_FLOAT", (-1, 8, 8)), TensorSpec("DT_FLOAT", (-1, 8, 8)), True),
-        (TensorSpec("DT_FLOAT", (-1, -1, 8)), TensorSpec("DT_FLOAT", (-1, 8, 8)), True),
-        (TensorSpec("DT_FLOAT", None), TensorSpec("DT_FLOAT", (-1, 8, 8)), True),
-        (TensorSpec("DT_FLOAT", (-1, 8, 8)), TensorSpec("DT_FLOAT", (-1, -1, 8)), False),
-        (TensorSpec("DT_FLOAT", (-1, 64)), TensorSpec("DT_FLOAT", (-1, 8, 8)), False),
-        (TensorSpec("DT_DOUBLE", (-1, 8, 8)), TensorSpec("DT_FLOAT", (-1, 8, 8)), False),
-        (TensorSpec("DT_FLOAT", (-1, 8, 8)), TensorSpec("DT_FLOAT", None), False),
-    ],
-)
-def test_candidate_accepts_everything_the_baseline_accepted(
-    candidate: TensorSpec, baseline: TensorSpec, compatible: bool
-) -> None:
-    assert candidate.compatible_with(baseline) is compatible
 
 
 def test_parse_prometheus_reads_labelled_samples_and_skips_comments() -> None:

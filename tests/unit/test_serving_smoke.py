@@ -1,4 +1,4 @@
-"""Golden-parity comparison, signature-change detection and smoke-set parsing."""
+"""Golden-parity comparison and smoke-set parsing."""
 
 from __future__ import annotations
 
@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 
 from ml.semver import SemVer, major_of
-from serving.client import Signature, TensorSpec
 from serving.errors import BadInput
-from serving.smoke import compare_outputs, signature_changes
+from serving.smoke import compare_outputs
 from serving.smoke_set import SmokeSet
-
-SIGNATURE = Signature(
-    inputs={"image": TensorSpec("DT_FLOAT", (-1, 8, 8))},
-    outputs={"probabilities": TensorSpec("DT_FLOAT", (-1, 10)), "class": TensorSpec("DT_INT64", (-1,))},
-)
 
 
 def _outputs(probabilities: list[list[float]]) -> dict[str, np.ndarray]:
@@ -52,28 +46,6 @@ def test_missing_output_and_shape_change_are_reported() -> None:
 
 def test_nan_never_matches() -> None:
     assert compare_outputs(_outputs([[0.5, 0.5]]), _outputs([[float("nan"), 0.5]]), 1.0)
-
-
-def test_same_signature_has_no_changes() -> None:
-    assert signature_changes(SIGNATURE, SIGNATURE) == []
-
-
-def test_breaking_signature_changes_are_each_named() -> None:
-    candidate = Signature(
-        inputs={"image": TensorSpec("DT_FLOAT", (-1, 64)), "mask": TensorSpec("DT_FLOAT", (-1,))},
-        outputs={"probabilities": TensorSpec("DT_DOUBLE", (-1, 10))},
-    )
-    assert signature_changes(candidate, SIGNATURE) == [
-        "new required input 'mask'",
-        "input 'image': DT_FLOAT[-1,64] does not accept DT_FLOAT[-1,8,8]",
-        "output 'class' removed",
-        "output 'probabilities': dtype DT_DOUBLE != DT_FLOAT",
-    ]
-
-
-def test_an_added_output_is_not_breaking() -> None:
-    candidate = Signature(SIGNATURE.inputs, {**SIGNATURE.outputs, "logits": TensorSpec("DT_FLOAT", (-1, 10))})
-    assert signature_changes(candidate, SIGNATURE) == []
 
 
 def test_major_of_integer_model_version() -> None:
