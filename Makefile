@@ -177,9 +177,11 @@ lint-workflows: $(VENV_READY) ## zizmor (offline, default persona) + JSON schema
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
-# Blue/green deploy on this Docker host (serving/). IMAGE defaults to what `make images` built; exit codes:
-# 0 deployed, 3 refused before promotion, 4 reverted after promotion, 5 infrastructure, 2 bad input.
-PROXY_IMAGE ?= local/nginx:standin
+# Blue/green deploy on this Docker host (serving/). IMAGE defaults to what `make images` built; exit codes as
+# the README's table says. The proxy image defaults to the stand-in's name in ml/contract.py (stdlib only).
+ifndef PROXY_IMAGE
+PROXY_IMAGE := $(shell python3 -c 'from ml.contract import PROXY_STANDIN; print(PROXY_STANDIN)')
+endif
 # The official proxy image, pinned: `make bases` tags it as PROXY_IMAGE where Docker Hub answers, and a deploy
 # host gets only it (`make proxy-image`), not the bases a build needs.
 OFFICIAL_PROXY_IMAGE := nginx:1.28.0

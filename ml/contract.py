@@ -40,13 +40,14 @@ PROXY_STANDIN = "local/nginx:standin"
 # unique: two names for one value would silently become aliases of one member.
 @unique
 class ExitCode(IntEnum):
-    """The exit codes of every command (`python -m ml`, `serving`, `scripts.*`): one number, one meaning."""
+    """The exit codes of every command (`python -m ml`, `serving`, `scripts.*`, and the shell scripts through
+    scripts/contract.sh): one number, one meaning."""
 
     OK = 0  # done, or nothing to do (already active, already pushed)
     BAD_INPUT = 2  # malformed VERSION, config, arguments, dataset, card or tag; a missing model artifact
     REFUSED = 3  # the model was judged unfit and nothing changed: the gate failed, or a deploy refused it
     REVERTED = 4  # a deploy promoted it, it failed the bake window, and the previous release serves again
-    INFRASTRUCTURE = 5  # Docker, the proxy or the deploy lock failed: the model itself was not judged
+    INFRASTRUCTURE = 5  # Docker, the proxy, the deploy lock or the platform failed: the model was not judged
     REGISTRY_UNREACHABLE = 6  # still down after the bounded retries
     NOT_FOUND = 7  # the repository or tag is not in the registry
     TAG_CONFLICT = 8  # a release tag already holds another image
@@ -55,3 +56,4 @@ class ExitCode(IntEnum):
     NOT_REPRODUCED = 11  # the registry's release is not what this checkout builds
     ACCESS_DENIED = 12  # the registry refused these credentials (or none): HTTP 401/403
     JOB_FAILED = 13  # a workflow job failed under act, or act could not run it
+    DOWNLOAD_FAILED = 14  # packages, wheels or an official base image could not be downloaded

@@ -11,10 +11,10 @@
 # bundle is needed here; EXTRA_CA_BUNDLE stays in the environment of standin/build.sh.
 set -euo pipefail
 
-readonly EXIT_DOCKER=4 EXIT_BUILD=7
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
+# shellcheck source=scripts/contract.sh
+source "$ROOT/scripts/contract.sh"
 readonly WORK="$ROOT/.work/bases"
 readonly LOGS="$ROOT/.work/logs"
 readonly CONTEXTS="$ROOT/scripts/bases"
@@ -25,9 +25,7 @@ readonly ROOTFS_TAR="$WORK/debian-$SUITE-minbase.tar"
 readonly FORCE="${FORCE:-0}"
 
 readonly DEBIAN_IMAGE=local/debian:bookworm
-readonly PYTHON_IMAGE=local/python:3.11
-readonly NGINX_IMAGE=local/nginx:standin
-readonly SERVING_IMAGE=local/tensorflow-serving:standin
+readonly PYTHON_IMAGE=$TRAINING_STANDIN NGINX_IMAGE=$PROXY_STANDIN SERVING_IMAGE=$SERVING_STANDIN
 
 # The pinned default of a Dockerfile's base ARG: what the release builds on, so what CI must test.
 pinned_base() { sed -n "s/^ARG $2=\(.*\)\$/\1/p" "$ROOT/$1" | head -n 1; }
@@ -89,7 +87,7 @@ run_logged() {
   local logfile="$LOGS/bases-$name.log"
   if ! "$@" >"$logfile" 2>&1; then
     tail -n 30 "$logfile" >&2
-    die "$EXIT_BUILD" "$name failed (full log: $logfile)"
+    die "$EXIT_BUILD_FAILED" "$name failed (full log: $logfile)"
   fi
 }
 
@@ -160,7 +158,8 @@ build_debian() {
 build_context() {
   local image=$1 context=$2 started=$SECONDS
   log "$image: building from scripts/bases/$context"
-  run_logged "$context" docker build --build-arg "BASE=$DEBIAN_IMAGE" -t "$image" "$CONTEXTS/$context"
+  run_logged "$context" docker build --build-arg "BASE=$DEBIAN_IMAGE" \
+    --label "org.opencontainers.image.title=$image" -t "$image" "$CONTEXTS/$context"
   record "$image" $((SECONDS - started)) "docker build scripts/bases/$context"
 }
 
@@ -173,18 +172,18 @@ build_serving() {
   log "$SERVING_IMAGE: building with ${SERVING_BUILD#"$ROOT/"}"
   run_logged serving-standin bash "$SERVING_BUILD" "$PYTHON_IMAGE"
   image_exists "$SERVING_IMAGE" \
-    || die "$EXIT_BUILD" "${SERVING_BUILD#"$ROOT/"} finished without producing $SERVING_IMAGE"
+    || die "$EXIT_BUILD_FAILED" "${SERVING_BUILD#"$ROOT/"} finished without producing $SERVING_IMAGE"
   record "$SERVING_IMAGE" $((SECONDS - started)) "standin/build.sh"
 }
 
 main() {
-  docker info >/dev/null 2>&1 || die "$EXIT_DOCKER" "docker is not answering (run: make platform)"
+  docker info >/dev/null 2>&1 || die "$EXIT_INFRASTRUCTURE" "docker is not answering (run: make platform)"
   mkdir -p "$WORK" "$LOGS"
   local image
   if docker_hub_answers; then
     for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$NGINX_IMAGE" "$SERVING_IMAGE"; do
       needs_build "$image" || continue
-      pull_official "$image" || die "$EXIT_BUILD" "docker pull ${OFFICIAL[$image]} failed"
+      pull_official "$image" || die "$EXIT_DOWNLOAD_FAILED" "docker pull ${OFFICIAL[$image]} failed"
     done
   else
     log "Docker Hub does not answer: building stand-ins"

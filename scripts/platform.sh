@@ -6,10 +6,10 @@
 #   status             report both; exit 0 only when both answer
 set -euo pipefail
 
-readonly EXIT_USAGE=2 EXIT_PACKAGES=3 EXIT_DOCKER=4 EXIT_REGISTRY=5 EXIT_NOT_READY=6
-
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
+# shellcheck source=scripts/contract.sh
+source "$ROOT/scripts/contract.sh"
 readonly WORK="$ROOT/.work"
 readonly LOGS="$WORK/logs"
 readonly RUN="$WORK/run"
@@ -59,9 +59,9 @@ ensure_packages() {
   local install=(apt-get install -y -q --no-install-recommends "${missing[@]}")
   # Try the current package lists first so a caller that just ran `apt-get update` is not repeated.
   if ! DEBIAN_FRONTEND=noninteractive "${install[@]}" >>"$LOGS/apt.log" 2>&1; then
-    apt-get update -q >>"$LOGS/apt.log" 2>&1 || die "$EXIT_PACKAGES" "apt-get update failed (see $LOGS/apt.log)"
+    apt-get update -q >>"$LOGS/apt.log" 2>&1 || die "$EXIT_DOWNLOAD_FAILED" "apt-get update failed (see $LOGS/apt.log)"
     DEBIAN_FRONTEND=noninteractive "${install[@]}" >>"$LOGS/apt.log" 2>&1 \
-      || die "$EXIT_PACKAGES" "could not install ${missing[*]} (see $LOGS/apt.log)"
+      || die "$EXIT_DOWNLOAD_FAILED" "could not install ${missing[*]} (see $LOGS/apt.log)"
   fi
   # The package's own service listens on :5000 with htpasswd auth; ours replaces it.
   if [[ -d /run/systemd/system ]] && systemctl is-enabled --quiet docker-registry 2>/dev/null; then
@@ -77,14 +77,14 @@ start_docker() {
   if [[ -d /run/systemd/system ]]; then
     log "docker: starting via systemd"
     logfile="journalctl -u docker"
-    systemctl start docker || die "$EXIT_DOCKER" "systemctl start docker failed ($logfile)"
+    systemctl start docker || die "$EXIT_INFRASTRUCTURE" "systemctl start docker failed ($logfile)"
   else
     log "docker: starting dockerd (log: $logfile)"
     setsid dockerd >>"$logfile" 2>&1 </dev/null &
     pid=$!
     echo "$pid" >"$DOCKERD_PIDFILE"
   fi
-  wait_for_started docker "$pid" "$DOCKER_DEADLINE_SECONDS" "$logfile" docker_answers "$EXIT_DOCKER"
+  wait_for_started docker "$pid" "$DOCKER_DEADLINE_SECONDS" "$logfile" docker_answers "$EXIT_INFRASTRUCTURE"
 }
 
 registry_answers() { curl -fs --max-time 2 -o /dev/null "http://$REGISTRY_ADDR/v2/"; }
@@ -100,7 +100,7 @@ registry_pid() {
 start_registry() {
   if registry_pid >/dev/null; then
     wait_until "$REGISTRY_DEADLINE_SECONDS" registry_answers \
-      || die "$EXIT_REGISTRY" "registry (pid $(registry_pid)) runs but does not answer on $REGISTRY_ADDR"
+      || die "$EXIT_REGISTRY_UNREACHABLE" "registry (pid $(registry_pid)) runs but does not answer on $REGISTRY_ADDR"
     log "registry: already running on $REGISTRY_ADDR"
     return 0
   fi
@@ -110,25 +110,25 @@ start_registry() {
     log "registry: $REGISTRY_ADDR already answers (started outside this checkout); using it"
     return 0
   fi
-  [[ "$answer" == 000 ]] || die "$EXIT_REGISTRY" "$REGISTRY_ADDR is taken by another service (GET /v2/ answered $answer)"
+  [[ "$answer" == 000 ]] || die "$EXIT_REGISTRY_UNREACHABLE" "$REGISTRY_ADDR is taken by another service (GET /v2/ answered $answer)"
   mkdir -p "$REGISTRY_DATA"
   log "registry: starting on $REGISTRY_ADDR, data in $REGISTRY_DATA (log: $LOGS/registry.log)"
   # The config's storage path is relative; the absolute one comes from the environment override.
   REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$REGISTRY_DATA" \
     setsid docker-registry serve "$REGISTRY_CONFIG" >>"$LOGS/registry.log" 2>&1 </dev/null &
   echo $! >"$REGISTRY_PIDFILE"
-  wait_for_started registry $! "$REGISTRY_DEADLINE_SECONDS" "$LOGS/registry.log" registry_answers "$EXIT_REGISTRY"
+  wait_for_started registry $! "$REGISTRY_DEADLINE_SECONDS" "$LOGS/registry.log" registry_answers "$EXIT_REGISTRY_UNREACHABLE"
 }
 
 stop_pid() {
   local name=$1 pid=$2
   log "$name: stopping pid $pid"
   kill "$pid" 2>/dev/null || return 0
-  wait_until 30 bash -c "! kill -0 $pid" || die "$EXIT_NOT_READY" "$name (pid $pid) did not stop within 30s"
+  wait_until 30 bash -c "! kill -0 $pid" || die "$EXIT_INFRASTRUCTURE" "$name (pid $pid) did not stop within 30s"
 }
 
 cmd_up() {
-  [[ $EUID -eq 0 ]] || die "$EXIT_USAGE" "run as root (installs packages, starts dockerd)"
+  [[ $EUID -eq 0 ]] || die "$EXIT_BAD_INPUT" "run as root (installs packages, starts dockerd)"
   mkdir -p "$LOGS" "$RUN"
   ensure_packages
   start_docker
@@ -140,7 +140,7 @@ cmd_down() {
   case "${1:-}" in
     "") ;;
     --docker) with_docker=1 ;;
-    *) die "$EXIT_USAGE" "unknown option for down: $1 (expected --docker)" ;;
+    *) die "$EXIT_BAD_INPUT" "unknown option for down: $1 (expected --docker)" ;;
   esac
   local pid
   if pid="$(registry_pid)"; then stop_pid registry "$pid"; else log "registry: not running"; fi
@@ -168,7 +168,7 @@ cmd_status() {
   else
     log "registry: not answering on $REGISTRY_ADDR"; ok=1
   fi
-  ((ok == 0)) || exit "$EXIT_NOT_READY"
+  ((ok == 0)) || exit "$EXIT_INFRASTRUCTURE"
 }
 
 main() {
@@ -178,7 +178,7 @@ main() {
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     status) cmd_status "$@" ;;
-    *) die "$EXIT_USAGE" "usage: $0 up | down [--docker] | status" ;;
+    *) die "$EXIT_BAD_INPUT" "usage: $0 up | down [--docker] | status" ;;
   esac
 }
 

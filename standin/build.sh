@@ -3,14 +3,15 @@
 # The host downloads the wheels (its pip has the network and the proxy CA); the image installs them with
 # --no-index, so the build needs neither. Versions are those of the project's environment (PYTHON, else
 # .venv/bin/python, which `make bases` creates first), transitive packages included. Wheels are cached in .work/standin-wheels.
-# Exit codes: 2 bad input (no Python with TensorFlow), 6 wheel download failed, 7 docker build failed.
+# Exit codes: ml/contract.py's (bad input: no Python with TensorFlow; download failed; build failed).
 set -euo pipefail
 
-readonly EXIT_BAD_INPUT=2 EXIT_DOWNLOAD=6 EXIT_BUILD=7
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
-readonly PYTHON_BASE="${1:-local/python:3.11}"
-readonly IMAGE="${TFS_STANDIN_IMAGE:-local/tensorflow-serving:standin}"
+# shellcheck source=scripts/contract.sh
+source "$ROOT/scripts/contract.sh"
+readonly PYTHON_BASE="${1:-$TRAINING_STANDIN}"
+readonly IMAGE="${TFS_STANDIN_IMAGE:-$SERVING_STANDIN}"
 readonly WHEELS="$ROOT/.work/standin-wheels"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 
@@ -28,7 +29,7 @@ PY
 # Same wheel download as the training image: for Debian bookworm, CPython 3.11, held to this environment.
 # shellcheck disable=SC2086 # one requirement per word
 (cd "$ROOT" && "$PYTHON" -m scripts.wheelhouse "$WHEELS" $versions) \
-  || die "$EXIT_DOWNLOAD" "wheel download into $WHEELS failed"
+  || die "$EXIT_DOWNLOAD_FAILED" "wheel download into $WHEELS failed"
 
 context="$(mktemp -d "${TMPDIR:-/tmp}/standin-context.XXXXXX")"
 trap 'rm -rf "$context"' EXIT
@@ -40,5 +41,5 @@ cp "$ROOT/standin/entrypoint.sh" "$ROOT/standin/tensorflow_model_server.sh" "$co
 chmod 755 "$context/entrypoint.sh" "$context/tensorflow_model_server.sh"
 
 docker build -f "$ROOT/standin/Dockerfile" --build-arg "PYTHON_BASE=$PYTHON_BASE" \
-  -t "$IMAGE" "$context" >&2 || die "$EXIT_BUILD" "docker build of $IMAGE failed"
+  --label "org.opencontainers.image.title=$IMAGE" -t "$IMAGE" "$context" >&2 || die "$EXIT_BUILD_FAILED" "docker build of $IMAGE failed"
 printf '%s\n' "$IMAGE"

@@ -334,10 +334,11 @@ def test_ci_pulls_the_tf_serving_the_release_ships_and_a_deploy_host_only_the_pr
     """bases.sh pulled tensorflow/serving:latest and tagged it as the stand-in, which the image build then
     used: CI tested another TF Serving than the pinned one the release ships. The deploy host ran it too."""
     script = (ROOT / "scripts" / "bases.sh").read_text(encoding="utf-8")
+    contract_sh = ROOT / "scripts" / "contract.sh"
     block = script[script.index("readonly DEBIAN_IMAGE") : script.index("declare -a SUMMARY")]
     shown = 'printf "%s\\n" "${OFFICIAL[$SERVING_IMAGE]}" "${OFFICIAL[$PYTHON_IMAGE]}"'
     done = subprocess.run(
-        ["bash", "-c", f"set -eu; ROOT={ROOT}; OFFICIAL_NGINX=nginx:pinned\n{block}\n{shown}"],
+        ["bash", "-c", f"set -eu; ROOT={ROOT}; source {contract_sh}; OFFICIAL_NGINX=nginx:pinned\n{block}\n{shown}"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.split() == [

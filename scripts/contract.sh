@@ -1,0 +1,13 @@
+# shellcheck shell=bash
+# Sourced by the shell scripts: ml/contract.py's exit codes (readonly EXIT_<NAME>) and stand-in base image
+# names, read from that one definition. It imports nothing but the standard library, so the system python3
+# reads it before any virtualenv exists.
+_contract="$(PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" python3 -c '
+from ml import contract
+for code in contract.ExitCode:
+    print(f"readonly EXIT_{code.name}={code.value}")
+for name in ("SERVING_STANDIN", "TRAINING_STANDIN", "PROXY_STANDIN"):
+    print(f"readonly {name}={getattr(contract, name)}")
+')" || { printf 'cannot read ml/contract.py\n' >&2; exit 1; }
+eval "$_contract"
+unset _contract
