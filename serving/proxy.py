@@ -18,7 +18,7 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from serving import deadline
+from serving import deadline, labels
 from serving.archive import first_file, single_file_tar
 from serving.errors import DeadlineExceeded, DeployError, InfrastructureError, ProxyConfigRejected, Transient
 from serving.history import FILE as HISTORY_FILE
@@ -305,7 +305,7 @@ class Proxy:
                     f"{GRPC_PORT}/tcp": ("127.0.0.1", settings.grpc_port),
                 },
                 volumes={volume_name(settings.model_name): {"bind": HISTORY_MOUNT, "mode": "rw"}},
-                labels={"ml.deploy.app": settings.model_name, "ml.deploy.role": "proxy"},
+                labels={labels.APP: settings.model_name, labels.ROLE: "proxy"},
                 restart_policy=RESTART_POLICY,
             )
         except docker.errors.ImageNotFound as exc:

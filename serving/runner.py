@@ -18,9 +18,10 @@ from serving.archive import first_file, single_file_tar
 from serving.client import RestClient
 from serving.deadline import poll
 from serving.errors import BadInput, DeadlineExceeded, ImageUnavailable, InfrastructureError, ModelNotReady
+from serving.labels import APP, HELPER
 from serving.proxy import GRPC_PORT, REST_PORT, RESTART_POLICY, colour_container_name
 from serving.smoke_set import SmokeSet
-from serving.state import APP, HELPER, Release
+from serving.state import Release
 
 MONITORING_DIR = "/tmp"
 MONITORING_FILE = f"{MONITORING_DIR}/monitoring.config"

@@ -10,20 +10,10 @@ from datetime import UTC, datetime
 import docker
 from docker.models.containers import Container
 
+from serving.labels import APP, COLOUR, DEPLOYED_AT, IMAGE, IMAGE_ID, MODEL_VERSION, REPO_DIGEST, VERSION
 from serving.proxy import Proxy
 
 COLOURS = ("blue", "green")
-APP = "ml.deploy.app"
-COLOUR = "ml.deploy.colour"
-VERSION = "ml.deploy.version"
-MODEL_VERSION = "ml.deploy.model-version"
-IMAGE = "ml.deploy.image"
-IMAGE_ID = "ml.deploy.image-id"
-REPO_DIGEST = "ml.deploy.repo-digest"
-DEPLOYED_AT = "ml.deploy.deployed-at"
-# On containers a deploy creates only to read a file out of an image: never started, removed at once, and
-# any left by a killed deploy are removed by the next one under the lock.
-HELPER = "ml.deploy.helper"
 
 
 def now_iso() -> str:

@@ -23,10 +23,11 @@ from ml.contract import PROXY_STANDIN
 from serving.deploy import Deployer, Outcome, Step
 from serving.errors import DeployError
 from serving.history import volume_name
+from serving.labels import APP
 from serving.lock import lock_path
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
-from serving.state import APP, HostState, read_state
+from serving.state import HostState, read_state
 from tests.deploy.load import LoadGenerator
 from tests.deploy.models import ROOT, Variant, build_image
 

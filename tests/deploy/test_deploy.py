@@ -12,7 +12,8 @@ import threading
 import docker.errors
 import pytest
 
-from serving import history, state
+from serving import history
+from serving import labels as deploy_labels
 from serving.archive import first_file, single_file_tar
 from serving.client import RestClient
 from serving.deadline import after, poll
@@ -59,13 +60,13 @@ def test_helper_containers_a_killed_deploy_left_are_removed_by_the_next(
     host: Host, releases: Releases
 ) -> None:
     """A deploy SIGKILLed while it reads the smoke set out of an image leaves that created container behind."""
-    labels = {state.APP: host.model_name, state.HELPER: "read-file"}
-    left = host.client.containers.create(releases["v1"], command=["true"], labels=labels)
+    helper = {deploy_labels.APP: host.model_name, deploy_labels.HELPER: "read-file"}
+    left = host.client.containers.create(releases["v1"], command=["true"], labels=helper)
     host.deploy(releases["v1"])
     assert "removed 1 stale helper container(s)" in host.outputs[-1]
     with pytest.raises(docker.errors.NotFound):
         host.client.containers.get(left.id or "")
-    assert host.client.containers.list(all=True, filters={"label": state.HELPER}) == []
+    assert host.client.containers.list(all=True, filters={"label": deploy_labels.HELPER}) == []
 
 
 def _config_files() -> list[bytes]:
@@ -81,7 +82,7 @@ def test_a_crash_looping_proxy_fails_the_deploy_with_its_own_log_lines(
         PROXY_IMAGE,
         ["sh", "-c", "echo 'nginx: [emerg] broken on purpose' >&2; exit 1"],
         name=host.settings.proxy.container_name,
-        labels={state.APP: host.model_name},
+        labels={deploy_labels.APP: host.model_name},
         restart_policy=RESTART_POLICY,
     )
     for archive in _config_files():
@@ -92,14 +93,16 @@ def test_a_crash_looping_proxy_fails_the_deploy_with_its_own_log_lines(
     assert "broken on purpose" in str(error), error
     assert [
         c.id
-        for c in host.client.containers.list(all=True, filters={"label": state.APP + "=" + host.model_name})
+        for c in host.client.containers.list(
+            all=True, filters={"label": deploy_labels.APP + "=" + host.model_name}
+        )
     ] == [proxy.id]
 
 
 def test_a_proxy_whose_creation_was_interrupted_is_created_again(host: Host, releases: Releases) -> None:
     """A deploy killed between creating the proxy container and writing its config left nginx's default one."""
     left = host.client.containers.create(
-        PROXY_IMAGE, name=host.settings.proxy.container_name, labels={state.APP: host.model_name}
+        PROXY_IMAGE, name=host.settings.proxy.container_name, labels={deploy_labels.APP: host.model_name}
     )
     host.deploy(releases["v1"])
     with pytest.raises(docker.errors.NotFound):
@@ -123,7 +126,9 @@ def test_a_proxy_whose_colour_crash_loops_is_reset_once_the_start_timeout_passes
     host.client.containers.get(host.settings.proxy.container_name).restart(timeout=0)
     poll(lambda: _proxy_state(host)["Restarting"] or None, after(30), "waiting for the proxy to crash-loop")
     host.deploy(releases["v2"])
-    assert f"it routed to {labels[state.COLOUR]}, which was gone" in host.outputs[-1], host.outputs[-1]
+    assert f"it routed to {labels[deploy_labels.COLOUR]}, which was gone" in host.outputs[-1], host.outputs[
+        -1
+    ]
     host.assert_serving("v2")
 
 
@@ -174,7 +179,9 @@ def test_a_live_config_that_names_no_colour_stops_the_deploy_before_anything_cha
         report = load.stop()
     assert "no active-colour line" in str(error), error
     assert report.failed == 0, report.summary()
-    containers = host.client.containers.list(all=True, filters={"label": state.APP + "=" + host.model_name})
+    containers = host.client.containers.list(
+        all=True, filters={"label": deploy_labels.APP + "=" + host.model_name}
+    )
     assert sorted((c.name, c.status) for c in containers) == [
         (f"{host.model_name}-{serving.colour}", "running"),
         (host.settings.proxy.container_name, "running"),
