@@ -163,9 +163,14 @@ class RegistryClient:
         response = self._send(url, dict(headers or {}))
         challenge = response.headers.get("WWW-Authenticate", "")
         if response.status_code == 401 and challenge.lower().startswith("bearer "):
-            token = self._tokens.get(challenge) or self._token(challenge)
-            self._tokens[challenge] = token
+            cached = self._tokens.get(challenge)
+            token = cached or self._token(challenge)
             response = self._send(url, {**(headers or {}), "Authorization": f"Bearer {token}"})
+            if response.status_code == 401 and cached:
+                # Tokens expire (GHCR's after minutes): one fresh token before calling it a refusal.
+                token = self._token(challenge)
+                response = self._send(url, {**(headers or {}), "Authorization": f"Bearer {token}"})
+            self._tokens[challenge] = token
         if response.status_code in (401, 403):
             raise AccessDenied(
                 f"registry {self.registry} refused access {self._who} (HTTP {response.status_code})"
