@@ -29,7 +29,7 @@ from serving.proxy import Proxy
 from serving.settings import DeploySettings
 from serving.state import HostState, read_state
 from tests.deploy.load import LoadGenerator
-from tests.deploy.models import ROOT, Variant, build_image
+from tests.deploy.models import REVISION, ROOT, Variant, build_image
 
 PROXY_IMAGE = PROXY_STANDIN
 KILL_DEADLINE_SECONDS = 300
@@ -82,8 +82,8 @@ class Releases:
     tags: dict[str, str] = field(default_factory=dict)  # variant name -> image tag
     built: list[str] = field(default_factory=list)
 
-    def build(self, name: str, tag: str, extra_labels: dict[str, str] | None = None) -> str:
-        build_image(self.client, VARIANTS[name], self.model_name, self.contexts[name], tag, extra_labels)
+    def build(self, name: str, tag: str, revision: str = REVISION) -> str:
+        build_image(self.client, VARIANTS[name], self.model_name, self.contexts[name], tag, revision)
         self.built.append(tag)
         return tag
 

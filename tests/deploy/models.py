@@ -1,4 +1,6 @@
-"""Small deterministic SavedModels with the project's serving signature, and serving images of them.
+"""Small deterministic models, exported and built into serving images by the product's own code: the export,
+warmup, smoke set and card of `ml.export` and `ml.card`, the build arguments and labels of
+`scripts.build.serving_plan`, and its build. Only the models are the tests' own.
 
 Each release is a linear classifier with seeded weights. Variants exercise each refusal: weights that
 disagree with the recorded smoke set, an incompatible input shape, extra compute that blows the latency
@@ -7,20 +9,31 @@ budget, and a version directory whose SavedModel cannot be parsed.
 
 from __future__ import annotations
 
-import json
+import dataclasses
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+import keras
 import numpy as np
 import tensorflow as tf
 
-from ml.contract import CARD_FILE, EXTRA_DIR, INPUT, SERVING_STANDIN, SIGNATURE, SMOKE_FILE
+from ml import card as cards
+from ml import config as configuration
+from ml.contract import CARD_PATH, SERVING_STANDIN, SMOKE_SET_PATH
+from ml.export import describe_signature, load_signature, save_model, write_smoke_set, write_warmup
 from ml.semver import SemVer
+from scripts import build
 
 ROOT = Path(__file__).resolve().parents[2]
 TFS_BASE = SERVING_STANDIN
 SMOKE_EXAMPLES = 16
+WARMUP_RECORDS = 2  # few: the slow variant replays each at load time
+IMAGE_SIZE = 8
+CLASSES = 10
+REVISION = "0" * 40  # the commit label of every test image; a distinct one gives a distinct image
 
 
 @dataclass(frozen=True)
@@ -33,59 +46,85 @@ class Variant:
     unloadable: bool = False  # saved_model.pb is garbage: the server cannot load the version
 
     @property
-    def model_version(self) -> int:
-        return SemVer.parse(self.semver).model_version
+    def version(self) -> SemVer:
+        return SemVer.parse(self.semver)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (IMAGE_SIZE * IMAGE_SIZE,) if self.flat_input else (IMAGE_SIZE, IMAGE_SIZE)
 
 
-class _Linear(tf.Module):
-    def __init__(self, seed: int, flat_input: bool, extra_matmuls: int) -> None:
+class _BusyWork(keras.layers.Layer):
+    """Passes its input through after `count` matrix products whose result it multiplies by zero."""
+
+    def __init__(self, work: np.ndarray, count: int) -> None:
         super().__init__()
-        rng = np.random.default_rng(seed)
-        self.weights = tf.constant(rng.normal(size=(64, 10)).astype(np.float32))
-        self.bias = tf.constant(rng.normal(size=(10,)).astype(np.float32))
-        self.work = tf.constant(rng.normal(scale=0.01, size=(256, 256)).astype(np.float32))
-        self.extra_matmuls = extra_matmuls
-        shape = [None, 64] if flat_input else [None, 8, 8]
-        self.serve = tf.function(
-            self._serve, input_signature=[tf.TensorSpec(shape, tf.float32, name="image")]
-        )
+        self.work = tf.constant(work)
+        self.count = count
 
-    def _serve(self, image: tf.Tensor) -> dict[str, tf.Tensor]:
-        logits = tf.matmul(tf.reshape(image, [-1, 64]), self.weights) + self.bias
-        if self.extra_matmuls:
-            product = tf.foldl(
-                lambda acc, _: tf.matmul(acc, self.work), tf.range(self.extra_matmuls), self.work
-            )
-            logits += 0.0 * tf.reduce_sum(product)
-        return {
-            "probabilities": tf.nn.softmax(logits),
-            "class": tf.argmax(logits, axis=1, output_type=tf.int64),
-        }
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        product = tf.foldl(lambda acc, _: tf.matmul(acc, self.work), tf.range(self.count), self.work)
+        return inputs + 0.0 * tf.reduce_sum(product)
 
 
-def smoke_inputs() -> np.ndarray:
-    return np.random.default_rng(0).uniform(0, 16, size=(SMOKE_EXAMPLES, 8, 8)).astype(np.float32)
+def _model(seed: int, input_shape: tuple[int, ...], extra_matmuls: int) -> keras.Model:
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input(input_shape)
+    features = keras.layers.Flatten()(inputs)
+    if extra_matmuls:
+        work = rng.normal(scale=0.01, size=(256, 256)).astype(np.float32)
+        features = _BusyWork(work, extra_matmuls)(features)
+    dense = keras.layers.Dense(CLASSES, activation="softmax")
+    model = keras.Model(inputs, dense(features))
+    dense.set_weights(
+        [
+            rng.normal(size=(IMAGE_SIZE * IMAGE_SIZE, CLASSES)).astype(np.float32),
+            rng.normal(size=(CLASSES,)).astype(np.float32),
+        ]
+    )
+    return model
+
+
+def _smoke_inputs(input_shape: tuple[int, ...]) -> np.ndarray:
+    images = np.random.default_rng(0).uniform(0, 16, size=(SMOKE_EXAMPLES, IMAGE_SIZE, IMAGE_SIZE))
+    return images.astype(np.float32).reshape(SMOKE_EXAMPLES, *input_shape)
+
+
+def _config(model_name: str) -> configuration.Config:
+    config = configuration.load(ROOT / "pipeline.toml")
+    return dataclasses.replace(config, model=configuration.ModelConfig(model_name))
 
 
 def export(variant: Variant, model_name: str, export_root: Path) -> Path:
-    """Write `<export_root>/<model_name>/<N>/` with the SavedModel and the smoke set."""
-    version_dir = export_root / model_name / str(variant.model_version)
-    module = _Linear(variant.seed, variant.flat_input, variant.extra_matmuls)
-    tf.saved_model.save(module, str(version_dir), signatures={SIGNATURE: module.serve})
-    recorder = module if variant.smoke_seed is None else _Linear(variant.smoke_seed, False, 0)
-    inputs = smoke_inputs()
-    outputs = recorder.serve(inputs.reshape(-1, 64) if variant.flat_input and recorder is module else inputs)
-    smoke = {
-        "model_name": model_name,
-        "model_version": variant.model_version,
-        "signature_name": SIGNATURE,
-        "inputs": {INPUT: (inputs.reshape(-1, 64) if variant.flat_input else inputs).tolist()},
-        "outputs": {name: tensor.numpy().tolist() for name, tensor in outputs.items()},
-    }
-    assets = version_dir / EXTRA_DIR
-    assets.mkdir(parents=True, exist_ok=True)
-    (assets / SMOKE_FILE).write_text(json.dumps(smoke), encoding="utf-8")
-    (assets / CARD_FILE).write_text(json.dumps({"version": variant.semver}), encoding="utf-8")
+    """Write `<export_root>/<model_name>/<N>/` as `make train` does: SavedModel, warmup, smoke set, card."""
+    version = variant.version
+    version_dir = export_root / model_name / str(version.model_version)
+    save_model(
+        _model(variant.seed, variant.input_shape, variant.extra_matmuls), version_dir, variant.input_shape
+    )
+    inputs = _smoke_inputs(variant.input_shape)
+    write_warmup(version_dir, model_name, inputs[:WARMUP_RECORDS])
+    if variant.smoke_seed is None:
+        write_smoke_set(version_dir, model_name, version.model_version, inputs)
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            recorder = Path(scratch) / "recorder"
+            save_model(_model(variant.smoke_seed, variant.input_shape, 0), recorder, variant.input_shape)
+            write_smoke_set(recorder, model_name, version.model_version, inputs)
+            shutil.copyfile(recorder / SMOKE_SET_PATH, version_dir / SMOKE_SET_PATH)
+    card = cards.build_card(
+        name=model_name,
+        semver=str(version),
+        model_version=version.model_version,
+        dataset={"name": "synthetic", "sha256": "0" * 64},
+        params={"seed": variant.seed},
+        metrics={"accuracy": 1.0, "macro_f1": 1.0, "loss": 0.0},
+        signature=describe_signature(load_signature(version_dir)),
+        tensorflow_version=tf.__version__,
+        sha=REVISION,
+        created=0,
+    )
+    cards.write_card(card, version_dir / CARD_PATH)
     if variant.unloadable:
         (version_dir / "saved_model.pb").write_bytes(b"not a SavedModel")
     return version_dir
@@ -97,25 +136,20 @@ def build_image(
     model_name: str,
     export_root: Path,
     tag: str,
-    extra_labels: dict[str, str] | None = None,
+    revision: str = REVISION,
 ) -> str:
-    """Build the serving image with the project's Dockerfile.serve on the TF Serving stand-in."""
-    # The API resolves the Dockerfile inside the context, so the project's file is copied there.
-    dockerfile = (ROOT / "Dockerfile.serve").read_text(encoding="utf-8")
-    (export_root / "Dockerfile.serve").write_text(dockerfile, encoding="utf-8")
-    image, _ = client.images.build(
-        path=str(export_root),
-        dockerfile="Dockerfile.serve",
-        tag=tag,
-        # The same build arguments `make images` passes; the version labels come from the Dockerfile.
-        buildargs={
-            "TFS_BASE": TFS_BASE,
-            "MODEL": model_name,
-            "MODEL_VERSION": str(variant.model_version),
-            "OCI_VERSION": variant.semver,
-        },
-        labels=extra_labels or {},
-        rm=True,
-        forcerm=True,
+    """Build `tag` from the export as `make images` plans it, on the TF Serving stand-in, with the engine's
+    builder (buildah's reproducible build is the image tests' subject, not the deploy's)."""
+    plan = build.serving_plan(
+        _config(model_name),
+        variant.version,
+        build.GitState(sha=revision, branch=None, epoch=0),
+        [],
+        ROOT,
+        export_root,
+        TFS_BASE,
     )
-    return image.id or tag
+    repository, _, name = tag.rpartition(":")
+    return build.build(
+        client, dataclasses.replace(plan, repository=repository, tags=(name,)), log=lambda _: None
+    )

@@ -81,7 +81,8 @@ def test_revert_twice_is_idempotent(host: Host, releases: Releases) -> None:
 
 
 def test_revert_to_an_image_that_is_gone_changes_nothing(host: Host, releases: Releases) -> None:
-    disposable = releases.build("v1", f"{host.model_name}-serving:disposable", {"ml.test.copy": "disposable"})
+    # Another commit's build of v1: another image, which can be removed while v1's stays.
+    disposable = releases.build("v1", f"{host.model_name}-serving:disposable", revision="1" * 40)
     host.deploy(disposable)
     host.deploy(releases["v2"])
     host.client.images.remove(disposable, force=True)
