@@ -18,8 +18,9 @@ import requests
 from ml.config import DEFAULT_PATH, Config, ConfigError, load
 from ml.contract import PROXY_STANDIN, ExitCode
 from ml.semver import VersionError, read_version
-from serving import github, history
+from serving import github
 from serving.errors import BadInput, DeployError, InfrastructureError
+from serving.history_store import HistoryStore
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
 from serving.state import read_state
@@ -95,7 +96,7 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
         proxy = Proxy(client, settings.proxy)
         if proxy.container() is None:
             raise BadInput("nothing was ever deployed on this host: no proxy, no history")
-        target = revert_target(history.parse(proxy.read_history()), args.to)
+        target = revert_target(HistoryStore(proxy).read(), args.to)
         print(f"revert target: {target.version} ({target.image}, deployed {target.finished_at})", flush=True)
         image = image_reference(client, target)
         if args.dry_run:

@@ -26,6 +26,7 @@ from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.errors import AnalysisFailed, DeployError, Reverted
 from serving.grpc_client import GrpcClient
+from serving.history_store import HistoryStore
 from serving.lock import deploy_lock, lock_path
 from serving.proxy import Proxy
 from serving.runner import ColourRunner, remove_stale_helpers, resolve_image, smoke_set_from_image
@@ -34,6 +35,7 @@ from serving.smoke import analyse
 from serving.smoke_set import SmokeSet
 from serving.state import ColourState, HostState, Release, colour_labels, now_iso, read_state
 from serving.steps import Steps
+from serving.traffic import Traffic
 
 
 class Step(IntEnum):
@@ -89,6 +91,8 @@ class Deployer:
         self.action = action
         self.trigger = history.trigger_from_env(dict(environ))
         self.proxy = Proxy(client, settings.proxy)
+        self.traffic = Traffic(self.proxy)
+        self.history = HistoryStore(self.proxy)
         self.steps = Steps(out, TOTAL_STEPS, on_step)
         self.restore_seconds: float | None = None  # failure detected -> previous colour answering again
 
@@ -112,7 +116,7 @@ class Deployer:
         with self.steps.step("read state from Docker"):
             start = self.proxy.ensure()
             release = resolve_image(self.client, image)
-            entries = history.parse(self.proxy.read_history())
+            entries = self.history.read()
             state, notes = self._converge(read_state(self.client, self.proxy), entries, start.displaced)
             serving = state.serving
             if start.displaced is not None:
@@ -152,7 +156,7 @@ class Deployer:
             if serving is not None:
                 # Clients may still hold connections to the old colour; give them time to move.
                 time.sleep(self.settings.scale_down_delay)
-                self.proxy.wait_for_old_workers()
+                self.traffic.wait_for_old_workers()
                 self.runner(serving.colour).remove()
             self.steps.detail(
                 f"history updated; {'old colour ' + serving.colour + ' removed' if serving else 'first release'}"
@@ -169,16 +173,16 @@ class Deployer:
             # What it routed to still decides what takes over; its 503 config is loaded over if that colour
             # turns out fit to serve.
             state = dataclasses.replace(state, active_colour=displaced)
-        in_sync = displaced is None and self.proxy.in_sync()
+        in_sync = displaced is None and self.traffic.in_sync()
         plan = convergence.plan(state, entries, proxy_in_sync=in_sync)
         if plan.switch is not None:
-            self.proxy.switch(plan.switch.to)
+            self.traffic.switch(plan.switch.to)
             notes.append(plan.switch.note)
         if plan.drain_first:
             # It took traffic until the switch above: connections still open to it must drain first,
             # exactly as after a promotion.
             time.sleep(self.settings.scale_down_delay)
-            self.proxy.wait_for_old_workers()
+            self.traffic.wait_for_old_workers()
         for colour in plan.remove:
             self.runner(colour).remove()
             notes.append(f"removed leftover {colour}")
@@ -211,7 +215,7 @@ class Deployer:
                 # Set first: a switch can fail after the new config is live, and the preview must then be
                 # switched away from, never removed from under the proxy.
                 promoted = True
-                self.proxy.switch(preview.colour)
+                self.traffic.switch(preview.colour)
                 self.steps.detail(f"proxy routes to {preview.name}")
 
             with self.steps.step(f"bake for {settings.bake_seconds:g} s"):
@@ -280,7 +284,7 @@ class Deployer:
     def _put_back(self, previous: ColourState | None, failed: ColourRunner, detected_at: float) -> str:
         """Route traffic to the previous colour again, stop the failed one (its logs stay readable)."""
         target = previous.colour if previous is not None and self.runner(previous.colour).running() else None
-        self.proxy.switch(target)
+        self.traffic.switch(target)
         failed.stop()
         if previous is None or target is None:
             self.steps.say("reverted: no previous release is running; the proxy answers 503")
@@ -326,7 +330,7 @@ class Deployer:
             steps=dict(self.steps.durations),
         )
         try:
-            self.proxy.append_history(entry.to_line())
+            self.history.append(entry)
         except DeployError as exc:
             # The deploy's own outcome matters more than its record; say so rather than mask it.
             self.steps.say(f"warning: {exc}")

@@ -1,16 +1,12 @@
 """The nginx proxy container: the only one publishing host ports; it routes REST and h2c gRPC to the
-active colour.
-
-We render the whole nginx.conf, so nothing in the image's defaults decides routing. A new config is
-written next to the live one, checked with `nginx -t -c`, and only then renamed over the live file and
-loaded with a graceful `nginx -s reload`: the live file is always one that passed the test, and a
-failing config is never loaded. Old workers finish their in-flight requests before exiting.
+active colour. This module owns the container (network, creation, start, a steady run, files in it); its
+config is `serving.nginx_config`'s, loaded by `serving.traffic`; the deploy history lives on a volume it
+mounts (`serving.history_store`).
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,59 +16,20 @@ from docker.models.containers import Container
 
 from serving import deadline, labels
 from serving.archive import first_file, single_file_tar
-from serving.errors import DeadlineExceeded, DeployError, InfrastructureError, ProxyConfigRejected, Transient
-from serving.history import FILE as HISTORY_FILE
+from serving.errors import DeadlineExceeded, DeployError, InfrastructureError, Transient
 from serving.history import MOUNT_POINT as HISTORY_MOUNT
 from serving.history import volume_name
+from serving.nginx_config import (
+    CONF_DIR,
+    GRPC_PORT,
+    LIVE_CONF,
+    LOADED_CONF,
+    REST_PORT,
+    active_from_config,
+    colour_container_name,
+    render,
+)
 
-REST_PORT = 8501  # inside the containers; TF Serving's defaults
-GRPC_PORT = 8500
-CONF_DIR = "/etc/nginx"
-LIVE_CONF = f"{CONF_DIR}/nginx.conf"
-NEXT_CONF = f"{CONF_DIR}/nginx.conf.next"
-LOADED_CONF = f"{CONF_DIR}/nginx.conf.loaded"  # copy of the live file as of the last completed reload
-_ACTIVE_MARKER = re.compile(r"^# active-colour: (\S+)$", re.MULTILINE)
-NO_ACTIVE = "none"
-COLOUR_HEADER = "X-Serving-Colour"  # which config answered a request: for operators and tests
-_REJECTED = 65  # exit status of the switch script when `nginx -t` fails
-_OLD_WORKERS_LINGER = 66  # ... and when old workers still accept connections after 10 s
-# `nginx -s reload` only signals the master, which starts new workers and then asks the old ones to quit;
-# until they do, old workers still accept connections with the old config. A worker retitles itself
-# "nginx: worker process is shutting down" once it closed its listening sockets: the script waits for that.
-_SWITCH_SCRIPT = r"""
-workers() {
-    for p in /proc/[0-9]*; do
-        [ "$(tr -d '\000' < "$p/cmdline" 2>/dev/null)" = "nginx: worker process" ] && echo "${p#/proc/}"
-    done
-}
-nginx -t -q -c NEXT 2>&1 || { rm -f NEXT; exit REJECTED; }
-old=" $(echo $(workers)) "
-mv NEXT LIVE && nginx -s reload || exit 1
-for _ in $(seq 1000); do
-    lingering=0
-    for p in $(workers); do case "$old" in *" $p "*) lingering=1;; esac; done
-    [ "$lingering" = 0 ] && cp LIVE LOADED && exit 0
-    sleep 0.01
-done
-exit LINGER
-"""
-
-# Old workers keep serving the connections they hold (a gRPC client's HTTP/2 connection with streams in
-# flight among them) with the old config, up to worker_shutdown_timeout; the colour they route to must
-# outlive them.
-_DRAIN_SCRIPT = r"""
-for _ in $(seq SECONDS0); do
-    draining=0
-    for p in /proc/[0-9]*; do
-        [ "$(tr -d '\000' < "$p/cmdline" 2>/dev/null)" = "nginx: worker process is shutting down" ] && draining=1
-    done
-    [ "$draining" = 0 ] && exit 0
-    sleep 0.1
-done
-exit 1
-"""
-# Past nginx's worker_shutdown_timeout (30 s, below), old workers are gone whatever they held.
-DRAIN_TIMEOUT_SECONDS = 35
 # How long a started proxy may take to run steadily; one that is still restarting by then has a cause to report.
 START_TIMEOUT_SECONDS = 20
 _LOG_LINES_ON_FAILURE = 20
@@ -109,84 +66,6 @@ class ProxySettings:
         return f"{self.model_name}-proxy"
 
 
-def colour_container_name(model_name: str, colour: str) -> str:
-    return f"{model_name}-{colour}"
-
-
-def render(model_name: str, active: str | None) -> str:
-    """A complete nginx.conf routing both protocols to `active`, or answering 503 when nothing is."""
-    if active is None:
-        rest_location = (
-            'default_type application/json;\n            return 503 \'{"error": "no release deployed"}\';'
-        )
-        grpc_location = (
-            'add_header grpc-status 14 always;\n            add_header grpc-message "no release deployed" always;\n'
-            "            return 204;"
-        )
-        upstreams = ""
-    else:
-        host = colour_container_name(model_name, active)
-        rest_location = (
-            "proxy_pass http://rest_active;\n            proxy_http_version 1.1;\n"
-            '            proxy_set_header Connection "";\n            proxy_read_timeout 60s;'
-        )
-        grpc_location = "grpc_pass grpc://grpc_active;\n            grpc_read_timeout 60s;"
-        upstreams = f"""
-    upstream rest_active {{
-        server {host}:{REST_PORT};
-        keepalive 32;
-    }}
-    upstream grpc_active {{
-        server {host}:{GRPC_PORT};
-        keepalive 32;
-    }}
-"""
-    return f"""# Rendered by serving.proxy; replaced only by a config that passed `nginx -t`.
-# active-colour: {active or NO_ACTIVE}
-worker_processes auto;
-pid /var/run/nginx.pid;
-error_log /dev/stderr warn;
-# Bounds how long old workers keep long-lived gRPC streams open after a reload.
-worker_shutdown_timeout 30s;
-
-events {{
-    worker_connections 1024;
-}}
-
-http {{
-    access_log off;
-    client_max_body_size 64m;
-{upstreams}
-    server {{
-        listen {REST_PORT};
-        # Lets a deploy see which config answered: reload only signals nginx, new workers start later.
-        add_header {COLOUR_HEADER} {active or NO_ACTIVE} always;
-        location / {{
-            {rest_location}
-        }}
-    }}
-
-    server {{
-        listen {GRPC_PORT} http2;
-        location / {{
-            {grpc_location}
-        }}
-    }}
-}}
-"""
-
-
-def active_from_config(text: str) -> str | None:
-    """The colour a rendered config routes to. A config without the marker is not one we rendered, or a read
-    that lost its content: never taken for "nothing is active", which would remove the running release."""
-    match = _ACTIVE_MARKER.search(text)
-    if not match:
-        raise InfrastructureError(
-            "the proxy's live config has no active-colour line: not rendered by serving.proxy"
-        )
-    return None if match.group(1) == NO_ACTIVE else match.group(1)
-
-
 class Proxy:
     def __init__(self, client: docker.DockerClient, settings: ProxySettings) -> None:
         self.client = client
@@ -207,7 +86,7 @@ class Proxy:
             self.client.networks.create(self.settings.network, driver="bridge")
             created = True
         container = self.container()
-        if container is not None and self._read_file(container, LOADED_CONF) is None:
+        if container is not None and self.read_file(container, LOADED_CONF) is None:
             # Its config is written after the container is created, the loaded copy last: a deploy killed in
             # between left a proxy that never ran a config of ours.
             container.remove(force=True)
@@ -263,13 +142,13 @@ class Proxy:
 
     def _routed_colour(self, container: Container) -> str | None:
         """The colour the live config routes to; None when that cannot be told (then nothing is reset)."""
-        text = self._read_file(container, LIVE_CONF)
+        text = self.read_file(container, LIVE_CONF)
         try:
             return active_from_config(text) if text is not None else None
         except InfrastructureError:
             return None
 
-    def _read_file(self, container: Container, path: str) -> str | None:
+    def read_file(self, container: Container, path: str) -> str | None:
         """A file in the proxy, or None when it does not exist. Through Docker's archive API, not an exec's
         output, which Docker can lose (docker/docker-py#2042): a lost read must never look like an empty file.
         The proxy need not be running."""
@@ -319,15 +198,15 @@ class Proxy:
         for path in (LIVE_CONF, LOADED_CONF):
             container.put_archive(CONF_DIR, single_file_tar(posixpath.basename(path), text))
 
-    def _running(self) -> Container:
+    def running(self) -> Container:
         container = self.container()
         if container is None:
             raise InfrastructureError(f"proxy container {self.settings.container_name} does not exist")
         return container
 
-    def _exec(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]:
+    def exec(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]:
         try:
-            code, output = self._running().exec_run(command, environment=environment)
+            code, output = self.running().exec_run(command, environment=environment)
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"exec in {self.settings.container_name} failed: {exc}") from exc
         # Without stream=True, docker-py returns the whole output as bytes and the exit code as an int.
@@ -336,47 +215,7 @@ class Proxy:
         return code, output.decode(errors="replace").strip()
 
     def active(self) -> str | None:
-        text = self._read_file(self._running(), LIVE_CONF)
+        text = self.read_file(self.running(), LIVE_CONF)
         if text is None:
             raise InfrastructureError(f"{self.settings.container_name} has no {LIVE_CONF}")
         return active_from_config(text)
-
-    def switch(self, colour: str | None) -> None:
-        """Route all traffic to `colour` (None: answer 503). Raises, loading nothing, if `nginx -t` fails."""
-        container = self._running()
-        container.put_archive(
-            CONF_DIR, single_file_tar(posixpath.basename(NEXT_CONF), render(self.settings.model_name, colour))
-        )
-        # One exec for test, rename, reload and wait: fewer round trips while traffic may be failing.
-        script = (
-            _SWITCH_SCRIPT.replace("NEXT", NEXT_CONF)
-            .replace("LIVE", LIVE_CONF)
-            .replace("LOADED", LOADED_CONF)
-            .replace("REJECTED", str(_REJECTED))
-            .replace("LINGER", str(_OLD_WORKERS_LINGER))
-        )
-        code, output = self._exec(["sh", "-c", script])
-        if code == _REJECTED:
-            raise ProxyConfigRejected(f"nginx -t rejected the config for {colour or NO_ACTIVE}: {output}")
-        if code == _OLD_WORKERS_LINGER:
-            raise InfrastructureError("nginx reloaded, but old workers still accepted connections after 10 s")
-        if code != 0:
-            raise InfrastructureError(f"nginx reload failed: {output}")
-
-    def wait_for_old_workers(self) -> bool:
-        """Wait until no worker of an earlier config serves anything; False if one outlived the timeout."""
-        code, _ = self._exec(["sh", "-c", _DRAIN_SCRIPT.replace("SECONDS0", str(DRAIN_TIMEOUT_SECONDS * 10))])
-        return code == 0
-
-    def in_sync(self) -> bool:
-        """Whether nginx runs the live file: false only after an interruption between rename and reload."""
-        code, _ = self._exec(["cmp", "-s", LIVE_CONF, LOADED_CONF])
-        return code == 0
-
-    def read_history(self) -> str:
-        return self._read_file(self._running(), HISTORY_FILE) or ""
-
-    def append_history(self, line: str) -> None:
-        code, output = self._exec(["sh", "-c", f'printf "%s\\n" "$ENTRY" >> {HISTORY_FILE}'], {"ENTRY": line})
-        if code != 0:
-            raise InfrastructureError(f"cannot append to the deploy history: {output}")

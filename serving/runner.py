@@ -19,7 +19,8 @@ from serving.client import RestClient
 from serving.deadline import poll
 from serving.errors import BadInput, DeadlineExceeded, ImageUnavailable, InfrastructureError, ModelNotReady
 from serving.labels import APP, HELPER
-from serving.proxy import GRPC_PORT, REST_PORT, RESTART_POLICY, colour_container_name
+from serving.nginx_config import GRPC_PORT, REST_PORT, colour_container_name
+from serving.proxy import RESTART_POLICY
 from serving.smoke_set import SmokeSet
 from serving.state import Release
 

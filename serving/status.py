@@ -8,10 +8,10 @@ from typing import Any
 
 import docker
 
-from serving import history
 from serving.client import RestClient
 from serving.deadline import after
 from serving.errors import DeployError
+from serving.history_store import HistoryStore
 from serving.proxy import Proxy
 from serving.state import read_state
 
@@ -42,7 +42,7 @@ def collect(client: docker.DockerClient, proxy: Proxy, proxy_rest_url: str, entr
         }
         report["health"] = _health(proxy_rest_url, proxy.settings.model_name, active.release.model_version)
     if state.proxy_exists:
-        report["history"] = [asdict(e) for e in history.parse(proxy.read_history())[-entries:]]
+        report["history"] = [asdict(e) for e in HistoryStore(proxy).read()[-entries:]]
     return report
 
 

@@ -19,14 +19,16 @@ from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.deploy import TOTAL_STEPS, Step
 from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
-from serving.proxy import LIVE_CONF, LOADED_CONF, RESTART_POLICY, render
+from serving.history_store import HistoryStore
+from serving.nginx_config import LIVE_CONF, LOADED_CONF, render
+from serving.proxy import RESTART_POLICY
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 def _history(host: Host) -> list[history.Entry]:
-    return history.parse(host.proxy.read_history())
+    return HistoryStore(host.proxy).read()
 
 
 def test_good_release_swaps_with_zero_failed_requests(host: Host, releases: Releases) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from serving.errors import InfrastructureError
-from serving.proxy import active_from_config, render
+from serving.nginx_config import active_from_config, render
 
 
 def test_render_routes_rest_and_h2c_grpc_to_the_active_colour() -> None:
