@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +9,7 @@ import pytest
 
 from ml import card as cards
 from ml.contract import MEASUREMENTS_FILE
+from tests.loopback import QuietHandler, serve
 
 GOOD: dict[str, Any] = {
     "name": "digits",
@@ -24,26 +23,13 @@ GOOD: dict[str, Any] = {
 def card_server() -> Iterator[str]:
     """A real HTTP server on loopback serving one card, and a 404 for anything else."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             found = self.path == "/card.json"
-            body = json.dumps(GOOD).encode() if found else b"no"
-            self.send_response(200 if found else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.reply(200 if found else 404, json.dumps(GOOD).encode() if found else b"no")
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(Handler) as address:
+        yield f"http://{address}"
 
 
 def test_read_from_path_and_url(tmp_path: Path, card_server: str) -> None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from ml.contract import CARD_FILE, ExitCode
+from tests.loopback import QuietHandler, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_PYTHON = Path(sys.executable)
@@ -25,29 +24,16 @@ VENV_PYTHON = Path(sys.executable)
 def refusing_registry() -> Iterator[str]:
     """Every v2 call: 401 with a bearer challenge; the token realm: 403."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
-            port = self.server.server_address[1]  # type: ignore[index]  # a TCP server: (host, port)
             if self.path.startswith("/token"):
-                self.send_response(403)
+                self.reply(403)
             else:
-                self.send_response(401)
-                realm = f'Bearer realm="http://127.0.0.1:{port}/token",service="registry"'
-                self.send_header("WWW-Authenticate", realm)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+                realm = f'Bearer realm="http://127.0.0.1:{self.port}/token",service="registry"'
+                self.reply(401, headers={"WWW-Authenticate": realm})
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(Handler) as address:
+        yield address
 
 
 def _card() -> dict[str, object]:

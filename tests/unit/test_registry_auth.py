@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from scripts.errors import AccessDenied
 from scripts.registry import RegistryClient
+from tests.loopback import QuietHandler, serve
 
 
 class _ExpiringTokens:
@@ -38,38 +37,21 @@ class _ExpiringTokens:
 def registry() -> Iterator[tuple[str, _ExpiringTokens]]:
     tokens = _ExpiringTokens()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
-            port = self.server.server_address[1]  # type: ignore[index]  # a TCP server: (host, port)
-            body = b""
             if self.path.startswith("/token"):
                 if tokens.refuse_tokens:
-                    self.send_response(403)
+                    self.reply(403)
                 else:
-                    body = json.dumps({"token": tokens.issue()}).encode()
-                    self.send_response(200)
+                    self.reply(200, json.dumps({"token": tokens.issue()}).encode())
             elif self.headers.get("Authorization") == f"Bearer {tokens.newest}":
-                body = json.dumps({"name": "digits-serving", "tags": ["0.1.0"]}).encode()
-                self.send_response(200)
+                self.reply(200, json.dumps({"name": "digits-serving", "tags": ["0.1.0"]}).encode())
             else:
-                self.send_response(401)
-                realm = f'Bearer realm="http://127.0.0.1:{port}/token",service="registry",scope="pull"'
-                self.send_header("WWW-Authenticate", realm)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                realm = f'Bearer realm="http://127.0.0.1:{self.port}/token",service="registry",scope="pull"'
+                self.reply(401, headers={"WWW-Authenticate": realm})
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}", tokens
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(Handler) as address:
+        yield address, tokens
 
 
 def test_a_token_is_fetched_once_and_reused(registry: tuple[str, _ExpiringTokens]) -> None:
