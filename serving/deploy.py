@@ -1,14 +1,14 @@
-"""Blue/green deploy of one serving image: lock, converge, preview, analysis, promote, bake, finish.
+"""Blue/green deploy of one serving image: lock, read state and converge what an interrupted deploy left
+(`serving.convergence`), roll out (`serving.rollout`: preview, analysis, promote, bake), finish.
 
 Each failure has one response: before promotion the preview is removed and nothing else changed
 (`Refused`); after promotion the proxy goes back to the previous colour (`Reverted`), also when the
-deploy is interrupted; a failing host is an `InfrastructureError`. Teardown runs in exception handlers,
-never left for a later run to find.
+deploy is interrupted; a failing host is an `InfrastructureError`. Every rollout is recorded in the history,
+whatever ended it. Teardown runs in exception handlers, never left for a later run to find.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import sys
@@ -21,19 +21,14 @@ from typing import TextIO
 import docker
 
 from serving import convergence, history
-from serving.bake import BakeReport, BakeTargets, bake
-from serving.client import RestClient
-from serving.deadline import after, poll
-from serving.errors import AnalysisFailed, DeployError, Reverted
-from serving.grpc_client import GrpcClient
-from serving.history_store import HistoryStore
+from serving.errors import DeployError
+from serving.history_store import HistoryRecorder, HistoryStore
 from serving.lock import deploy_lock, lock_path
 from serving.proxy import Proxy
-from serving.runner import ColourRunner, remove_stale_helpers, resolve_image, smoke_set_from_image
+from serving.rollout import Attempt, Rollout
+from serving.runner import ColourRunner, remove_stale_helpers, resolve_image
 from serving.settings import DeploySettings
-from serving.smoke import analyse
-from serving.smoke_set import SmokeSet
-from serving.state import ColourState, HostState, Release, colour_labels, now_iso, read_state
+from serving.state import HostState, now_iso, read_state
 from serving.steps import Steps
 from serving.traffic import Traffic
 
@@ -51,29 +46,12 @@ class Step(IntEnum):
 
 
 TOTAL_STEPS = len(Step)
-RESTORE_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
 class Outcome:
     changed: bool
     message: str
-
-
-@dataclass
-class _Attempt:
-    """What one rollout is about, for its history entry."""
-
-    release: Release
-    colour: str
-    started_at: str
-    container_id: str = ""
-
-
-class _BakeFailed(DeployError):
-    def __init__(self, report: BakeReport) -> None:
-        super().__init__(f"bake failed: {report.failure}")
-        self.report = report
 
 
 class Deployer:
@@ -88,13 +66,19 @@ class Deployer:
     ) -> None:
         self.client = client
         self.settings = settings
-        self.action = action
-        self.trigger = history.trigger_from_env(dict(environ))
         self.proxy = Proxy(client, settings.proxy)
         self.traffic = Traffic(self.proxy)
         self.history = HistoryStore(self.proxy)
         self.steps = Steps(out, TOTAL_STEPS, on_step)
-        self.restore_seconds: float | None = None  # failure detected -> previous colour answering again
+        self.rollout = Rollout(client, settings, self.traffic, self.steps, self.runner)
+        self.recorder = HistoryRecorder(
+            self.history, action, history.trigger_from_env(dict(environ)), self.steps
+        )
+
+    @property
+    def restore_seconds(self) -> float | None:
+        """Failure detected -> previous colour answering again, when this deploy reverted."""
+        return self.rollout.restore_seconds
 
     def runner(self, colour: str) -> ColourRunner:
         return ColourRunner(self.client, self.settings.model_name, self.settings.network, colour)
@@ -137,17 +121,17 @@ class Deployer:
             self.steps.say(message)
             return Outcome(False, message)
 
-        attempt = _Attempt(release, state.preview_colour(), started_at)
+        attempt = Attempt(release, state.preview_colour(), started_at)
         try:
-            self._rollout(attempt, serving)
+            self.rollout.run(attempt, serving)
         except Exception as exc:
             # Anything that is not a DeployError (a bug) is recorded as failed.
             result = exc.history_result if isinstance(exc, DeployError) else history.RESULT_FAILED
-            self._append(attempt, result, str(exc))
+            self.recorder.record(attempt, result, str(exc))
             raise
 
         with self.steps.step("finish"):
-            self._append(attempt, history.RESULT_DEPLOYED, "")
+            self.recorder.record(attempt, history.RESULT_DEPLOYED, "")
             try:
                 self.runner(attempt.colour).keep_across_restarts()
             except DeployError as exc:
@@ -190,147 +174,3 @@ class Deployer:
         if helpers:
             notes.append(f"removed {helpers} stale helper container(s)")
         return read_state(self.client, self.proxy), notes
-
-    def _rollout(self, attempt: _Attempt, previous: ColourState | None) -> None:
-        settings = self.settings
-        preview = self.runner(attempt.colour)
-        promoted = False
-        try:
-            with self.steps.step(f"start preview {preview.colour}"):
-                release = attempt.release
-                smoke = smoke_set_from_image(self.client, release, settings.model_name)
-                labels = colour_labels(settings.model_name, preview.colour, release)
-                attempt.container_id = preview.start(release, labels).id or ""
-                try:
-                    endpoints = preview.wait_available(release.model_version, after(settings.ready_timeout))
-                except DeployError:
-                    self.steps.block(f"{preview.name} logs", preview.logs())
-                    raise
-                self.steps.detail(f"version {release.model_version} AVAILABLE at {endpoints.rest_url}")
-
-            with self.steps.step("pre-promotion analysis"):
-                self._analyse(endpoints.rest_url, endpoints.grpc_target, smoke, release, previous)
-
-            with self.steps.step(f"promote {preview.colour}"):
-                # Set first: a switch can fail after the new config is live, and the preview must then be
-                # switched away from, never removed from under the proxy.
-                promoted = True
-                self.traffic.switch(preview.colour)
-                self.steps.detail(f"proxy routes to {preview.name}")
-
-            with self.steps.step(f"bake for {settings.bake_seconds:g} s"):
-                report = self._bake(preview, smoke, endpoints.rest_url)
-                if report.failure:
-                    raise _BakeFailed(report)
-                self.steps.detail(f"{report.probes} probes, 0 errors, p95 {report.p95_ms:.1f} ms")
-        except BaseException as exc:
-            if not promoted:
-                preview.remove()
-                raise
-            detected = exc.report.detected_at if isinstance(exc, _BakeFailed) else time.monotonic()
-            restored = self._put_back(previous, preview, detected)
-            self.steps.block(f"{preview.name} logs", preview.logs())
-            if isinstance(exc, Exception):
-                raise Reverted(f"{exc}; {restored}") from exc
-            raise
-
-    def _analyse(
-        self, rest_url: str, grpc_target: str, smoke: SmokeSet, release: Release, previous: ColourState | None
-    ) -> None:
-        name = self.settings.model_name
-        with contextlib.ExitStack() as clients:
-            rest = clients.enter_context(contextlib.closing(RestClient(rest_url, name)))
-            grpc = clients.enter_context(contextlib.closing(GrpcClient(grpc_target, name)))
-            baseline = None
-            if previous is not None:
-                baseline_url = self.runner(previous.colour).endpoints().rest_url
-                baseline = clients.enter_context(contextlib.closing(RestClient(baseline_url, name)))
-            analysis = analyse(
-                rest,
-                grpc,
-                smoke,
-                self.settings.thresholds,
-                after(self.settings.ready_timeout),
-                release.model_version,
-                baseline,
-            )
-        for check in analysis.checks:
-            self.steps.say(f"      {'ok  ' if check.passed else 'FAIL'} {check.name}: {check.detail}")
-        if not analysis.passed:
-            raise AnalysisFailed(
-                "pre-promotion analysis failed: " + ", ".join(check.name for check in analysis.failures())
-            )
-        self.steps.detail(f"{len(analysis.checks)} checks passed")
-
-    def _bake(self, preview: ColourRunner, smoke: SmokeSet, colour_url: str) -> BakeReport:
-        """`colour_url`: the new colour's own REST endpoint, as found when it became AVAILABLE."""
-        settings = self.settings
-        name = settings.model_name
-        with contextlib.ExitStack() as clients:
-            targets = BakeTargets(
-                proxy_rest=clients.enter_context(
-                    contextlib.closing(RestClient(settings.proxy_rest_url, name))
-                ),
-                proxy_grpc=clients.enter_context(
-                    contextlib.closing(GrpcClient(settings.proxy_grpc_target, name))
-                ),
-                colour_rest=clients.enter_context(contextlib.closing(RestClient(colour_url, name))),
-                colour_running=preview.running,
-            )
-            return bake(
-                targets, smoke, settings.bake_seconds, settings.thresholds, settings.max_bake_error_rate
-            )
-
-    def _put_back(self, previous: ColourState | None, failed: ColourRunner, detected_at: float) -> str:
-        """Route traffic to the previous colour again, stop the failed one (its logs stay readable)."""
-        target = previous.colour if previous is not None and self.runner(previous.colour).running() else None
-        self.traffic.switch(target)
-        failed.stop()
-        if previous is None or target is None:
-            self.steps.say("reverted: no previous release is running; the proxy answers 503")
-            return "no previous release to put back"
-        rest = RestClient(self.settings.proxy_rest_url, self.settings.model_name)
-        deadline = after(RESTORE_TIMEOUT_SECONDS)
-        wanted = previous.release.model_version
-        try:
-            poll(
-                lambda: (
-                    any(s.version == wanted and s.state == "AVAILABLE" for s in rest.status(deadline)) or None
-                ),
-                deadline,
-                f"waiting for {target} to answer through the proxy",
-                interval=0.01,
-            )
-        finally:
-            rest.close()
-        self.restore_seconds = time.monotonic() - detected_at
-        message = (
-            f"reverted to {target} {previous.release.version}; traffic restored "
-            f"{self.restore_seconds:.2f} s after the failure was detected"
-        )
-        self.steps.say(message)
-        return message
-
-    def _append(self, attempt: _Attempt, result: str, reason: str) -> None:
-        release = attempt.release
-        entry = history.Entry(
-            action=self.action,
-            result=result,
-            version=release.version,
-            model_version=release.model_version,
-            image=release.image,
-            image_id=release.image_id,
-            repo_digest=release.repo_digest,
-            colour=attempt.colour,
-            container_id=attempt.container_id,
-            started_at=attempt.started_at,
-            finished_at=now_iso(),
-            reason=reason,
-            trigger=self.trigger,
-            steps=dict(self.steps.durations),
-        )
-        try:
-            self.history.append(entry)
-        except DeployError as exc:
-            # The deploy's own outcome matters more than its record; say so rather than mask it.
-            self.steps.say(f"warning: {exc}")

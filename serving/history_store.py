@@ -5,8 +5,11 @@ lives as long as the deploy target and needs no other service. `serving.history`
 from __future__ import annotations
 
 from serving import history
-from serving.errors import InfrastructureError
+from serving.errors import DeployError, InfrastructureError
 from serving.proxy import Proxy
+from serving.rollout import Attempt
+from serving.state import now_iso
+from serving.steps import Steps
 
 
 class HistoryStore:
@@ -22,3 +25,38 @@ class HistoryStore:
         code, output = self.proxy.exec(command, {"ENTRY": entry.to_line()})
         if code != 0:
             raise InfrastructureError(f"cannot append to the deploy history: {output}")
+
+
+class HistoryRecorder:
+    """One entry per rollout, whatever ended it: the result a `DeployError` carries (anything else, a bug, is
+    "failed"), the step durations, and who triggered it."""
+
+    def __init__(self, store: HistoryStore, action: str, trigger: dict[str, str], steps: Steps) -> None:
+        self.store = store
+        self.action = action
+        self.trigger = trigger
+        self.steps = steps
+
+    def record(self, attempt: Attempt, result: str, reason: str) -> None:
+        release = attempt.release
+        entry = history.Entry(
+            action=self.action,
+            result=result,
+            version=release.version,
+            model_version=release.model_version,
+            image=release.image,
+            image_id=release.image_id,
+            repo_digest=release.repo_digest,
+            colour=attempt.colour,
+            container_id=attempt.container_id,
+            started_at=attempt.started_at,
+            finished_at=now_iso(),
+            reason=reason,
+            trigger=self.trigger,
+            steps=dict(self.steps.durations),
+        )
+        try:
+            self.store.append(entry)
+        except DeployError as exc:
+            # The deploy's own outcome matters more than its record; say so rather than mask it.
+            self.steps.say(f"warning: {exc}")

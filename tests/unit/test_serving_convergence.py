@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from ml.semver import SemVer
 from serving import history
 from serving.convergence import finished, plan
 from serving.state import ColourState, HostState, Release
 
 
+VERSION = SemVer.parse("1.0.0")
+
+
 def _colour(colour: str, status: str = "running") -> ColourState:
-    release = Release(f"img-{colour}", f"sha256:{colour}", "", "1.0.0", 1_000_000)
+    release = Release(f"img-{colour}", f"sha256:{colour}", "", str(VERSION), VERSION.model_version)
     return ColourState(colour, f"id-{colour}", status, release, "2026-01-01T00:00:00+00:00")
 
 
@@ -22,8 +26,8 @@ def _entry(colour: str, container_id: str) -> history.Entry:
     return history.Entry(
         action="deploy",
         result=history.RESULT_DEPLOYED,
-        version="1.0.0",
-        model_version=1_000_000,
+        version=str(VERSION),
+        model_version=VERSION.model_version,
         image="img",
         image_id="sha256:x",
         repo_digest="",
