@@ -9,7 +9,6 @@ from serving import history
 from serving.convergence import finished, plan
 from serving.state import ColourState, HostState, Release
 
-
 VERSION = SemVer.parse("1.0.0")
 
 
