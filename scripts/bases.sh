@@ -11,10 +11,8 @@
 # bundle is needed here; EXTRA_CA_BUNDLE stays in the environment of standin/build.sh.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly ROOT
 # shellcheck source=scripts/contract.sh
-source "$ROOT/scripts/contract.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/contract.sh" # ROOT, EXIT_<NAME>, the stand-in names
 readonly WORK="$ROOT/.work/bases"
 readonly LOGS="$ROOT/.work/logs"
 readonly CONTEXTS="$ROOT/scripts/bases"

@@ -1,8 +1,10 @@
 # shellcheck shell=bash
-# Sourced by the shell scripts: ml/contract.py's exit codes (readonly EXIT_<NAME>) and stand-in base image
-# names, read from that one definition. It imports nothing but the standard library, so the system python3
-# reads it before any virtualenv exists.
-_contract="$(PYTHONPATH="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" python3 -c '
+# Sourced by the shell scripts: the repository's ROOT, and ml/contract.py's exit codes (readonly EXIT_<NAME>)
+# and stand-in base image names, read from that one definition. It imports nothing but the standard library,
+# so the system python3 reads it before any virtualenv exists.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
+_contract="$(PYTHONPATH="$ROOT" python3 -c '
 from ml import contract
 for code in contract.ExitCode:
     print(f"readonly EXIT_{code.name}={code.value}")

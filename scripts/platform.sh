@@ -6,10 +6,8 @@
 #   status             report both; exit 0 only when both answer
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly ROOT
 # shellcheck source=scripts/contract.sh
-source "$ROOT/scripts/contract.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/contract.sh" # ROOT, EXIT_<NAME>, the stand-in names
 readonly WORK="$ROOT/.work"
 readonly LOGS="$WORK/logs"
 readonly RUN="$WORK/run"

@@ -6,10 +6,8 @@
 # Exit codes: ml/contract.py's (bad input: no Python with TensorFlow; download failed; build failed).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly ROOT
 # shellcheck source=scripts/contract.sh
-source "$ROOT/scripts/contract.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/contract.sh" # ROOT, EXIT_<NAME>, the stand-in names
 readonly PYTHON_BASE="${1:-$TRAINING_STANDIN}"
 readonly IMAGE="${TFS_STANDIN_IMAGE:-$SERVING_STANDIN}"
 readonly WHEELS="$ROOT/.work/standin-wheels"
