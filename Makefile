@@ -38,7 +38,7 @@ lint: $(VENV_READY) ## ruff + mypy + hadolint on every Dockerfile + shellcheck o
 	$(VENV)/bin/ruff format --check ml serving scripts standin tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint $(DOCKERFILES)
-	$(VENV)/bin/shellcheck $(SHELL_SCRIPTS)
+	$(VENV)/bin/shellcheck --external-sources $(SHELL_SCRIPTS)
 
 .PHONY: test
 test: $(VENV_READY) ## Run every test (unit, integration, Docker, registry)
