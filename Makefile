@@ -178,20 +178,20 @@ lint-workflows: $(VENV_READY) ## zizmor (offline, default persona) + JSON schema
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 # Blue/green deploy on this Docker host (serving/). IMAGE defaults to what `make images` built; exit codes as
-# the README's table says. The proxy image defaults to the stand-in's name in ml/contract.py (stdlib only).
-ifndef PROXY_IMAGE
-PROXY_IMAGE := $(shell python3 -c 'from ml.contract import PROXY_STANDIN; print(PROXY_STANDIN)')
-endif
-# The official proxy image, pinned: `make bases` tags it as PROXY_IMAGE where Docker Hub answers, and a deploy
-# host gets only it (`make proxy-image`), not the bases a build needs.
+# the README's table says. PROXY_IMAGE, when set, replaces serving's default proxy image (ml/contract.py's
+# PROXY_STANDIN, which `make bases` builds or tags).
+PROXY_IMAGE ?=
+# The official proxy image, pinned: `make bases` tags it as the stand-in's name where Docker Hub answers, and a
+# deploy host gets only it (`make proxy-image`), not the bases a build needs.
 OFFICIAL_PROXY_IMAGE := nginx:1.28.0
-SERVING := $(PY) -m serving --proxy-image $(PROXY_IMAGE)
+SERVING := $(PY) -m serving $(if $(PROXY_IMAGE),--proxy-image $(PROXY_IMAGE))
 
 .PHONY: proxy-image
-proxy-image: ## The proxy image a deploy host needs: PROXY_IMAGE if present, else the pinned official one pulled
-	@docker image inspect $(PROXY_IMAGE) >/dev/null 2>&1 && echo "$(PROXY_IMAGE): present" || \
-	{ docker pull --quiet $(OFFICIAL_PROXY_IMAGE) && docker tag $(OFFICIAL_PROXY_IMAGE) $(PROXY_IMAGE) && \
-	  echo "$(PROXY_IMAGE): tagged from $(OFFICIAL_PROXY_IMAGE)"; }
+proxy-image: ## The proxy image a deploy host needs: present already, else the pinned official one pulled
+	@image="$(PROXY_IMAGE)"; image="$${image:-$$(python3 -B -c 'from ml.contract import PROXY_STANDIN as p; print(p)')}"; \
+	docker image inspect "$$image" >/dev/null 2>&1 && echo "$$image: present" || \
+	{ docker pull --quiet $(OFFICIAL_PROXY_IMAGE) && docker tag $(OFFICIAL_PROXY_IMAGE) "$$image" && \
+	  echo "$$image: tagged from $(OFFICIAL_PROXY_IMAGE)"; }
 
 .PHONY: deploy
 deploy: $(VENV_READY) ## Blue/green deploy IMAGE (default: what `make images` built) with smoke test, bake and auto-revert

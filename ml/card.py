@@ -13,6 +13,7 @@ import requests
 from ml import git
 from ml.contract import MEASUREMENTS_FILE
 from ml.semver import SemVer, VersionError
+from ml.signature import Signature
 
 # Fields the gate compares; a baseline card without them cannot be gated against.
 REQUIRED_METRICS = ("accuracy", "loss", "macro_f1")
@@ -87,6 +88,10 @@ def validate(card: Any, source: str) -> dict[str, Any]:
     for metric in REQUIRED_METRICS:
         if not isinstance(metrics, dict) or not isinstance(metrics.get(metric), int | float):
             raise CardError(f"{source}: model card has no numeric metrics.{metric}")
+    try:
+        Signature.from_card(card)  # the gate compares it with another card's
+    except ValueError as exc:
+        raise CardError(f"{source}: model card {exc}") from exc
     return card
 
 

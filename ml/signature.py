@@ -39,18 +39,32 @@ class Signature:
 
     @classmethod
     def from_card(cls, card: dict[str, Any]) -> Signature:
-        """The `signature` a model card records (`ml.export.describe_signature`); empty if it has none."""
+        """The `signature` a model card records (`ml.export.describe_signature`); empty if it has none.
+        Raises ValueError, naming the field, for one that is not as the export writes it."""
         described = card.get("signature")
-        if not isinstance(described, dict):
+        if described is None:
             return cls({}, {})
+        if not isinstance(described, dict):
+            raise ValueError("signature is not an object")
+        return cls(_card_specs(described, "inputs"), _card_specs(described, "outputs"))
 
-        def specs(kind: str) -> dict[str, TensorSpec]:
-            return {
-                name: TensorSpec(str(raw["dtype"]), tuple(int(dim) for dim in raw["shape"]))
-                for name, raw in described.get(kind, {}).items()
-            }
 
-        return cls(specs("inputs"), specs("outputs"))
+def _card_specs(described: dict[str, Any], kind: str) -> dict[str, TensorSpec]:
+    section = described.get(kind, {})
+    if not isinstance(section, dict):
+        raise ValueError(f"signature.{kind} is not an object")
+    specs = {}
+    for name, raw in section.items():
+        dtype = raw.get("dtype") if isinstance(raw, dict) else None
+        shape = raw.get("shape") if isinstance(raw, dict) else None
+        if (
+            not isinstance(dtype, str)
+            or not isinstance(shape, list)
+            or not all(type(d) is int for d in shape)
+        ):
+            raise ValueError(f"signature.{kind}.{name} needs a dtype name and a list of integer dims")
+        specs[name] = TensorSpec(dtype, tuple(shape))
+    return specs
 
 
 def breaking_changes(candidate: Signature, baseline: Signature) -> list[str]:

@@ -79,14 +79,16 @@ record() {
   SUMMARY+=("$(printf '%-34s %6ss %8s MB  %s' "$image" "$seconds" "$((size / 1000000))" "$how")")
 }
 
-# Log a step's output to its own file; on failure show the tail and stop.
+# Log a step's output to its own file; on failure show the tail and stop: with the step's own exit code where
+# it says more than "the build failed" (standin/build.sh's bad input or failed download).
 run_logged() {
-  local name=$1; shift
+  local name=$1 status=0; shift
   local logfile="$LOGS/bases-$name.log"
-  if ! "$@" >"$logfile" 2>&1; then
-    tail -n 30 "$logfile" >&2
-    die "$EXIT_BUILD_FAILED" "$name failed (full log: $logfile)"
-  fi
+  "$@" >"$logfile" 2>&1 || status=$?
+  ((status == 0)) && return 0
+  tail -n 30 "$logfile" >&2
+  ((status == EXIT_BAD_INPUT || status == EXIT_DOWNLOAD_FAILED)) || status=$EXIT_BUILD_FAILED
+  die "$status" "$name failed (full log: $logfile)"
 }
 
 docker_hub_answers() {

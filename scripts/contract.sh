@@ -4,12 +4,13 @@
 # so the system python3 reads it before any virtualenv exists.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
-_contract="$(PYTHONPATH="$ROOT" python3 -c '
+# -B: nothing written into the tree; from ROOT, so that no other ml/ shadows this one.
+_contract="$(cd "$ROOT" && python3 -B -c '
 from ml import contract
 for code in contract.ExitCode:
     print(f"readonly EXIT_{code.name}={code.value}")
 for name in ("SERVING_STANDIN", "TRAINING_STANDIN", "PROXY_STANDIN"):
     print(f"readonly {name}={getattr(contract, name)}")
-')" || { printf 'cannot read ml/contract.py\n' >&2; exit 1; }
+')" || { printf 'cannot read %s/ml/contract.py with python3\n' "$ROOT" >&2; exit 1; }
 eval "$_contract"
 unset _contract

@@ -44,3 +44,7 @@ class NotReproduced(ImageError):
 
 class AccessDenied(ImageError):
     exit_code = ExitCode.ACCESS_DENIED
+
+
+class DownloadFailed(ImageError):
+    exit_code = ExitCode.DOWNLOAD_FAILED

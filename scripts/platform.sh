@@ -98,7 +98,7 @@ registry_pid() {
 start_registry() {
   if registry_pid >/dev/null; then
     wait_until "$REGISTRY_DEADLINE_SECONDS" registry_answers \
-      || die "$EXIT_REGISTRY_UNREACHABLE" "registry (pid $(registry_pid)) runs but does not answer on $REGISTRY_ADDR"
+      || die "$EXIT_INFRASTRUCTURE" "registry (pid $(registry_pid)) runs but does not answer on $REGISTRY_ADDR"
     log "registry: already running on $REGISTRY_ADDR"
     return 0
   fi
@@ -108,14 +108,14 @@ start_registry() {
     log "registry: $REGISTRY_ADDR already answers (started outside this checkout); using it"
     return 0
   fi
-  [[ "$answer" == 000 ]] || die "$EXIT_REGISTRY_UNREACHABLE" "$REGISTRY_ADDR is taken by another service (GET /v2/ answered $answer)"
+  [[ "$answer" == 000 ]] || die "$EXIT_INFRASTRUCTURE" "$REGISTRY_ADDR is taken by another service (GET /v2/ answered $answer)"
   mkdir -p "$REGISTRY_DATA"
   log "registry: starting on $REGISTRY_ADDR, data in $REGISTRY_DATA (log: $LOGS/registry.log)"
   # The config's storage path is relative; the absolute one comes from the environment override.
   REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$REGISTRY_DATA" \
     setsid docker-registry serve "$REGISTRY_CONFIG" >>"$LOGS/registry.log" 2>&1 </dev/null &
   echo $! >"$REGISTRY_PIDFILE"
-  wait_for_started registry $! "$REGISTRY_DEADLINE_SECONDS" "$LOGS/registry.log" registry_answers "$EXIT_REGISTRY_UNREACHABLE"
+  wait_for_started registry $! "$REGISTRY_DEADLINE_SECONDS" "$LOGS/registry.log" registry_answers "$EXIT_INFRASTRUCTURE"
 }
 
 stop_pid() {

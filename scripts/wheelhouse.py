@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 
 from ml.contract import ExitCode
-from scripts.errors import BadInput, BuildFailed, ImageError
+from scripts.errors import BadInput, DownloadFailed, ImageError
 
 REQUIREMENTS = "requirements.txt"
 # The image is Debian bookworm (glibc 2.36) on amd64 with CPython 3.11, whatever the host runs. With an
@@ -73,7 +73,7 @@ def ensure(dest: Path, pins: list[str]) -> Path:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise BuildFailed(f"pip download into {dest} failed: {last}")
+            raise DownloadFailed(f"pip download into {dest} failed: {last}")
         shutil.copyfile(staged, lock)  # written last: a partial download is redone, never taken as complete
     return dest
 

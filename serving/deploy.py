@@ -22,10 +22,10 @@ import docker
 
 from serving import convergence, history
 from serving.errors import DeployError
-from serving.history_store import HistoryRecorder, HistoryStore
+from serving.history_store import Attempt, HistoryRecorder, HistoryStore
 from serving.lock import deploy_lock, lock_path
 from serving.proxy import Proxy
-from serving.rollout import Attempt, Rollout
+from serving.rollout import Rollout
 from serving.runner import ColourRunner, remove_stale_helpers, resolve_image
 from serving.settings import DeploySettings
 from serving.state import HostState, now_iso, read_state

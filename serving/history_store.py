@@ -1,15 +1,27 @@
 """Where the deploy history is kept: a JSON-lines file on a named volume the proxy container mounts, so it
-lives as long as the deploy target and needs no other service. `serving.history` owns its format.
+lives as long as the deploy target and needs no other service. `serving.history` owns its format. Free of
+TensorFlow, like everything `serving status` imports.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from serving import history
 from serving.errors import DeployError, InfrastructureError
 from serving.proxy import Proxy
-from serving.rollout import Attempt
-from serving.state import now_iso
+from serving.state import Release, now_iso
 from serving.steps import Steps
+
+
+@dataclass
+class Attempt:
+    """What one rollout is about, for its history entry."""
+
+    release: Release
+    colour: str
+    started_at: str
+    container_id: str = ""
 
 
 class HistoryStore:

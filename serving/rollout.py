@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import docker
 
@@ -18,6 +17,7 @@ from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.errors import AnalysisFailed, DeployError, Reverted
 from serving.grpc_client import GrpcClient
+from serving.history_store import Attempt
 from serving.runner import ColourRunner, smoke_set_from_image
 from serving.settings import DeploySettings
 from serving.smoke import analyse
@@ -27,16 +27,6 @@ from serving.steps import Steps
 from serving.traffic import Traffic
 
 RESTORE_TIMEOUT_SECONDS = 10.0
-
-
-@dataclass
-class Attempt:
-    """What one rollout is about, for its history entry."""
-
-    release: Release
-    colour: str
-    started_at: str
-    container_id: str = ""
 
 
 class _BakeFailed(DeployError):

@@ -52,7 +52,7 @@ for _ in $(seq SECONDS0); do
 done
 exit 1
 """
-# Past nginx's worker_shutdown_timeout (30 s, below), old workers are gone whatever they held.
+# Past nginx's worker_shutdown_timeout (30 s, in serving.nginx_config's render), old workers are gone whatever they held.
 DRAIN_TIMEOUT_SECONDS = 35
 
 

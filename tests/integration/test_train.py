@@ -12,7 +12,16 @@ from typing import Any
 import pytest
 
 from ml import config as configuration
-from ml.contract import CARD_FILE, EXTRA_DIR, INPUT, MEASUREMENTS_FILE, SIGNATURE, SMOKE_FILE, WARMUP_FILE
+from ml.contract import (
+    CARD_FILE,
+    EXTRA_DIR,
+    INPUT,
+    MEASUREMENTS_FILE,
+    SIGNATURE,
+    SMOKE_FILE,
+    WARMUP_FILE,
+    ExitCode,
+)
 from ml.export import FINGERPRINT_FILE, describe_signature
 
 pytestmark = pytest.mark.slow
@@ -149,7 +158,7 @@ def test_gate_passes_alone_and_fails_against_a_better_baseline(
         "--report-dir",
         str(tmp_path / "vs"),
     )
-    assert done.returncode == 3
+    assert done.returncode == ExitCode.REFUSED
     assert "accuracy drop vs baseline" in done.stdout
     assert "**fail**" in (tmp_path / "vs" / "report.md").read_text()
 
@@ -192,7 +201,7 @@ def test_bad_input_is_one_line_and_leaves_artifacts_untouched(
         "--version-file",
         str(tmp_path / "VERSION"),
     )
-    assert done.returncode == 2
+    assert done.returncode == ExitCode.BAD_INPUT
     assert done.stderr.strip().count("\n") == 0
     assert message in done.stderr
     assert _snapshot(trained) == before

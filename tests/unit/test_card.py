@@ -51,6 +51,7 @@ def test_url_errors_are_card_errors(card_server: str) -> None:
         (lambda c: c["metrics"].pop("macro_f1"), "no numeric metrics.macro_f1"),
         (lambda c: c["metrics"].update(accuracy="high"), "no numeric metrics.accuracy"),
         (lambda c: c.update(semver="v1.0"), "model card semver: 'v1.0' is not a semantic version"),
+        (lambda c: c.update(signature={"inputs": {"image": {}}}), "model card signature.inputs.image needs"),
     ],
 )
 def test_baseline_missing_fields(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,3 +39,10 @@ def test_smoke_set_dir_without_smoke_set_is_bad_input(
 def test_exit_codes_are_distinct() -> None:
     # Duplicated values would be aliases, invisible to iteration: count the names, not the members.
     assert len({code.value for code in ExitCode}) == len(ExitCode.__members__)
+
+
+def test_status_and_help_do_not_load_tensorflow() -> None:
+    """`serving status` runs on every deploy and CI job: importing TensorFlow would cost it seconds."""
+    code = "import sys, serving.__main__, serving.status; print('tensorflow' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

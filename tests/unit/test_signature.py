@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from ml.signature import Signature, TensorSpec, breaking_changes, judge
@@ -79,3 +81,18 @@ def test_a_card_signature_reads_as_the_server_reports_it() -> None:
         {"image": TensorSpec("float32", (-1, 8, 8))}, {"class": TensorSpec("int64", (-1,))}
     )
     assert Signature.from_card({}) == Signature({}, {})
+
+
+@pytest.mark.parametrize(
+    ("signature", "field"),
+    [
+        ([], "signature"),
+        ({"inputs": []}, "signature.inputs"),
+        ({"inputs": {"image": {"dtype": "float32"}}}, "signature.inputs.image"),
+        ({"outputs": {"class": {"dtype": 1, "shape": [-1]}}}, "signature.outputs.class"),
+        ({"inputs": {"image": {"dtype": "float32", "shape": [-1, "8"]}}}, "signature.inputs.image"),
+    ],
+)
+def test_a_malformed_card_signature_names_its_field(signature: object, field: str) -> None:
+    with pytest.raises(ValueError, match="^" + re.escape(field) + " "):
+        Signature.from_card({"signature": signature})
