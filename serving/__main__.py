@@ -87,12 +87,12 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
     from serving.revert import image_reference, revert_target
 
     settings = DeploySettings.from_config(config, args.proxy_image, args.bake_seconds, args.scale_down_delay)
+    image = ""
     if args.command == "deploy":
         # A malformed VERSION is reported as bad input before Docker is reached.
         image = args.image or _release_image(config, args.config.parent / "VERSION")
-        client = _docker()
-    else:
-        client = _docker()
+    client = _docker()
+    if args.command == "revert":
         proxy = Proxy(client, settings.proxy)
         if proxy.container() is None:
             raise BadInput("nothing was ever deployed on this host: no proxy, no history")

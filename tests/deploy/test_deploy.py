@@ -20,7 +20,7 @@ from serving.deadline import after, poll
 from serving.deploy import TOTAL_STEPS, Step
 from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
 from serving.history_store import HistoryStore
-from serving.nginx_config import LIVE_CONF, LOADED_CONF, render
+from serving.nginx_config import LIVE_CONF, LOADED_CONF, colour_container_name, render
 from serving.proxy import RESTART_POLICY
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
 
@@ -118,7 +118,9 @@ def test_a_proxy_whose_colour_crash_loops_is_reset_once_the_start_timeout_passes
     """Docker keeps restarting the colour and nginx cannot start while it is down: neither ever serves. (The
     colour here has no network, so nginx never catches it in one of its short runs.)"""
     host.deploy(releases["v1"])
-    active = host.client.containers.get(f"{host.model_name}-{host.state().active_colour}")
+    active = host.client.containers.get(
+        colour_container_name(host.model_name, host.state().active_colour or "")
+    )
     labels, name = active.labels, active.name or ""
     active.remove(force=True)
     host.client.containers.run(
@@ -147,7 +149,7 @@ def test_a_proxy_that_cannot_start_because_its_colour_is_gone_is_reset_by_the_ne
     and nginx cannot start with an upstream whose name does not resolve."""
     host.deploy(releases["v1"])
     colour = host.state().active_colour
-    container = host.client.containers.get(f"{host.model_name}-{colour}")
+    container = host.client.containers.get(colour_container_name(host.model_name, colour or ""))
     container.kill()
     if gone == "removed":
         container.remove()
@@ -185,7 +187,7 @@ def test_a_live_config_that_names_no_colour_stops_the_deploy_before_anything_cha
         all=True, filters={"label": deploy_labels.APP + "=" + host.model_name}
     )
     assert sorted((c.name, c.status) for c in containers) == [
-        (f"{host.model_name}-{serving.colour}", "running"),
+        (colour_container_name(host.model_name, serving.colour), "running"),
         (host.settings.proxy.container_name, "running"),
     ]
 
@@ -197,7 +199,7 @@ def test_a_finished_release_that_crashes_is_restarted_and_serves_again(
     serving = host.state().serving
     assert serving is not None
     model_version = serving.release.model_version
-    colour = host.client.containers.get(f"{host.model_name}-{serving.colour}")
+    colour = host.client.containers.get(colour_container_name(host.model_name, serving.colour))
     # The server exits by itself: Docker restarts only a container that nobody stopped through its API.
     exited = colour.exec_run(["sh", "-c", "kill -TERM 1"])
     assert exited.exit_code == 0, exited.output
