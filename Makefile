@@ -29,7 +29,7 @@ $(VENV_READY): pyproject.toml
 .PHONY: setup
 setup: $(VENV_READY) ## Create .venv with the pinned dependencies
 
-SHELL_SCRIPTS := .ci/run $(wildcard scripts/*.sh standin/*.sh)
+SHELL_SCRIPTS := .ci/run $(wildcard scripts/*.sh scripts/bases/*/*.sh standin/*.sh)
 DOCKERFILES := Dockerfile.train Dockerfile.serve $(wildcard scripts/*/Dockerfile scripts/bases/*/Dockerfile standin/Dockerfile)
 
 .PHONY: lint
@@ -82,7 +82,7 @@ platform-down: ## Stop the local registry (dockerd keeps running)
 
 .PHONY: bases
 bases: $(VENV_READY) ## Base images: official (as pinned) when pullable, else Debian stand-ins (FORCE=1 rebuilds)
-	PYTHON=$(abspath $(PY)) OFFICIAL_NGINX=$(OFFICIAL_PROXY_IMAGE) bash scripts/bases.sh
+	PYTHON=$(abspath $(PY)) OFFICIAL_PROXY=$(OFFICIAL_PROXY_IMAGE) bash scripts/bases.sh
 
 .PHONY: bump
 bump: $(VENV_READY) ## Bump VERSION: make bump PART=major|minor|patch
@@ -183,7 +183,7 @@ lint-workflows: $(VENV_READY) ## zizmor (offline, default persona) + JSON schema
 PROXY_IMAGE ?=
 # The official proxy image, pinned: `make bases` tags it as the stand-in's name where Docker Hub answers, and a
 # deploy host gets only it (`make proxy-image`), not the bases a build needs.
-OFFICIAL_PROXY_IMAGE := nginx:1.28.0
+OFFICIAL_PROXY_IMAGE := haproxy:3.0.5
 SERVING := $(PY) -m serving $(if $(PROXY_IMAGE),--proxy-image $(PROXY_IMAGE))
 
 .PHONY: proxy-image
@@ -194,8 +194,9 @@ proxy-image: ## The proxy image a deploy host needs: present already, else the p
 	  echo "$$image: tagged from $(OFFICIAL_PROXY_IMAGE)"; }
 
 .PHONY: deploy
-deploy: $(VENV_READY) ## Blue/green deploy IMAGE (default: what `make images` built) with smoke test, bake and auto-revert
-	image=$(if $(IMAGE),'$(IMAGE)',$$($(call serving_image))) && $(SERVING) deploy "$$image"
+# STEPS reaches the command through the environment (make exports it), never spliced into the shell line.
+deploy: $(VENV_READY) ## Deploy IMAGE (default: what `make images` built) in STEPS (e.g. 10,50,100; default: config) with analysis and auto-revert
+	image=$(if $(IMAGE),'$(IMAGE)',$$($(call serving_image))) && $(SERVING) deploy "$$image" $(if $(STEPS),--steps "$$STEPS")
 
 .PHONY: revert
 revert: $(VENV_READY) ## Put back the previous successful release (or TO=<semver>); DRY_RUN=1 only says what

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_origin, get_type_hints
 
 DEFAULT_PATH = Path("pipeline.toml")
 
@@ -68,6 +69,7 @@ class ImagesConfig:
 class ServingConfig:
     rest_port: int
     grpc_port: int
+    metrics_port: int
     network: str
 
 
@@ -77,6 +79,8 @@ class DeployConfig:
     lock_timeout_seconds: float
     bake_seconds: float
     scale_down_delay_seconds: float
+    steps: tuple[int, ...]
+    step_seconds: float
     smoke_requests: int
     latency_budget_ms_p95: float
     probability_tolerance: float
@@ -131,11 +135,24 @@ _RANGES: dict[str, tuple[float, float]] = {
     "export.warmup_records": (1, 1000),
     "serving.rest_port": (1, 65535),
     "serving.grpc_port": (1, 65535),
+    "serving.metrics_port": (1, 65535),
     "deploy.scale_down_delay_seconds": (0, 86_400),
     "deploy.max_bake_error_rate": (0.0, 1.0),
 }
 
 _Section = TypeVar("_Section")
+
+
+def traffic_steps(value: object, key: str = "--steps") -> tuple[int, ...]:
+    """A stepped rollout's shares of traffic in percent: increasing, ending at 100 (`[100]` alone: all at once)."""
+    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+        raise ConfigError(f"{key} must be a list of percentages ending at 100, got {value!r}")
+    if any(not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 100 for v in value):
+        raise ConfigError(f"{key}: every step is a whole percentage from 1 to 100, got {list(value)!r}")
+    steps = tuple(int(v) for v in value)
+    if list(steps) != sorted(set(steps)) or steps[-1] != 100:
+        raise ConfigError(f"{key} must increase and end at 100, got {list(steps)!r}")
+    return steps
 
 
 def _section(cls: type[_Section], name: str, raw: Any) -> _Section:
@@ -150,22 +167,26 @@ def _section(cls: type[_Section], name: str, raw: Any) -> _Section:
         key = f"{name}.{field.name}"
         if field.name not in raw:
             raise ConfigError(f"missing key {key}")
-        value = raw[field.name]
-        expected = hints[field.name]
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or isinstance(value, bool):
-            raise ConfigError(f"{key} must be {expected.__name__}, got {value!r}")
-        if isinstance(value, str) and not value.strip():
-            raise ConfigError(f"{key} must not be empty")
-        if isinstance(value, int | float):
-            low, high = _RANGES.get(key, (0, float("inf")))
-            positive_only = key not in _RANGES
-            if value < low or value > high or (positive_only and value <= 0):
-                bounds = "> 0" if positive_only else f"in [{low}, {high}]"
-                raise ConfigError(f"{key} must be {bounds}, got {value!r}")
-        values[field.name] = value
+        values[field.name] = _value(key, raw[field.name], hints[field.name])
     return cls(**values)
+
+
+def _value(key: str, value: Any, expected: Any) -> Any:
+    if get_origin(expected) is tuple:  # the only one: deploy.steps
+        return traffic_steps(value, key)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise ConfigError(f"{key} must be {expected.__name__}, got {value!r}")
+    if isinstance(value, str) and not value.strip():
+        raise ConfigError(f"{key} must not be empty")
+    if isinstance(value, int | float):
+        low, high = _RANGES.get(key, (0, float("inf")))
+        positive_only = key not in _RANGES
+        if value < low or value > high or (positive_only and value <= 0):
+            bounds = "> 0" if positive_only else f"in [{low}, {high}]"
+            raise ConfigError(f"{key} must be {bounds}, got {value!r}")
+    return value
 
 
 def parse(raw: dict[str, Any]) -> Config:

@@ -34,7 +34,7 @@ REVISION_LABEL = "org.opencontainers.image.revision"  # the commit an image was 
 # Stand-ins `make bases` builds where the official images cannot be pulled.
 SERVING_STANDIN = "local/tensorflow-serving:standin"
 TRAINING_STANDIN = "local/python:3.11"
-PROXY_STANDIN = "local/nginx:standin"
+PROXY_STANDIN = "local/haproxy:standin"
 
 
 # unique: two names for one value would silently become aliases of one member.

@@ -3,7 +3,7 @@
 # pulled and tagged with the local names; otherwise stand-ins are built from Debian bookworm:
 #   local/debian:bookworm             debootstrap --variant=minbase rootfs, `docker import`
 #   local/python:3.11                 behaves like python:3.11-slim   (scripts/bases/python/)
-#   local/nginx:standin               behaves like nginx              (scripts/bases/nginx/)
+#   local/haproxy:standin             behaves like haproxy            (scripts/bases/haproxy/)
 #   local/tensorflow-serving:standin  standin/build.sh on local/python:3.11
 # Idempotent: an image that exists (and is newer than its base) is kept unless FORCE=1.
 # The rootfs tarball is cached in .work/bases; delete it to bootstrap afresh.
@@ -23,7 +23,7 @@ readonly ROOTFS_TAR="$WORK/debian-$SUITE-minbase.tar"
 readonly FORCE="${FORCE:-0}"
 
 readonly DEBIAN_IMAGE=local/debian:bookworm
-readonly PYTHON_IMAGE=$TRAINING_STANDIN NGINX_IMAGE=$PROXY_STANDIN SERVING_IMAGE=$SERVING_STANDIN
+readonly PYTHON_IMAGE=$TRAINING_STANDIN PROXY_IMAGE=$PROXY_STANDIN SERVING_IMAGE=$SERVING_STANDIN
 
 # The pinned default of a Dockerfile's base ARG: what the release builds on, so what CI must test.
 pinned_base() { sed -n "s/^ARG $2=\(.*\)\$/\1/p" "$ROOT/$1" | head -n 1; }
@@ -33,7 +33,7 @@ pinned_base() { sed -n "s/^ARG $2=\(.*\)\$/\1/p" "$ROOT/$1" | head -n 1; }
 readonly -A OFFICIAL=(
   ["$DEBIAN_IMAGE"]="${OFFICIAL_DEBIAN:-debian:bookworm-slim}"
   ["$PYTHON_IMAGE"]="$(pinned_base Dockerfile.train PYTHON_BASE)"
-  ["$NGINX_IMAGE"]="${OFFICIAL_NGINX:?OFFICIAL_NGINX, the pinned proxy image, is required (make bases sets it)}"
+  ["$PROXY_IMAGE"]="${OFFICIAL_PROXY:?OFFICIAL_PROXY, the pinned proxy image, is required (make bases sets it)}"
   ["$SERVING_IMAGE"]="$(pinned_base Dockerfile.serve TFS_BASE)"
 )
 
@@ -181,16 +181,16 @@ main() {
   mkdir -p "$WORK" "$LOGS"
   local image
   if docker_hub_answers; then
-    for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$NGINX_IMAGE" "$SERVING_IMAGE"; do
+    for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$PROXY_IMAGE" "$SERVING_IMAGE"; do
       needs_build "$image" || continue
       pull_official "$image" || die "$EXIT_DOWNLOAD_FAILED" "docker pull ${OFFICIAL[$image]} failed"
     done
   else
     log "Docker Hub does not answer: building stand-ins"
-    for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$NGINX_IMAGE" "$SERVING_IMAGE"; do remember_previous "$image"; done
+    for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$PROXY_IMAGE" "$SERVING_IMAGE"; do remember_previous "$image"; done
     if needs_build "$DEBIAN_IMAGE"; then build_debian; fi
     if needs_build "$PYTHON_IMAGE" "$DEBIAN_IMAGE"; then build_context "$PYTHON_IMAGE" python; fi
-    if needs_build "$NGINX_IMAGE" "$DEBIAN_IMAGE"; then build_context "$NGINX_IMAGE" nginx; fi
+    if needs_build "$PROXY_IMAGE" "$DEBIAN_IMAGE"; then build_context "$PROXY_IMAGE" haproxy; fi
     if needs_build "$SERVING_IMAGE" "$PYTHON_IMAGE"; then build_serving; fi
     remove_replaced
   fi

@@ -15,7 +15,7 @@ import docker
 import docker.errors
 import requests
 
-from ml.config import DEFAULT_PATH, Config, ConfigError, load
+from ml.config import DEFAULT_PATH, Config, ConfigError, load, traffic_steps
 from ml.contract import PROXY_STANDIN, ExitCode
 from ml.semver import VersionError, read_version
 from serving import github
@@ -26,7 +26,7 @@ from serving.settings import DeploySettings
 from serving.state import read_state
 from serving.status import collect, render_json, render_text
 
-# The project's bases tag the pinned official nginx (or its stand-in) with this name.
+# The project's bases tag the pinned official HAProxy (or its stand-in) with this name.
 DEFAULT_PROXY_IMAGE = PROXY_STANDIN
 
 
@@ -36,12 +36,21 @@ def _parser() -> argparse.ArgumentParser:
         "--config", type=Path, default=DEFAULT_PATH, help="pipeline config (default %(default)s)"
     )
     parser.add_argument(
-        "--proxy-image", default=DEFAULT_PROXY_IMAGE, help="nginx image (default %(default)s)"
+        "--proxy-image", default=DEFAULT_PROXY_IMAGE, help="HAProxy image (default %(default)s)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
     deploy = commands.add_parser("deploy", help="blue/green deploy a serving image")
     deploy.add_argument("image", nargs="?", help="serving image (default: the VERSION file's release)")
+    deploy.add_argument(
+        "--steps",
+        type=_steps,
+        help="the new release's share of requests (%%) at each step, comma-separated, ending at 100; "
+        "100 alone moves all traffic at once (default: config)",
+    )
+    deploy.add_argument(
+        "--step-seconds", type=float, help="analysis on live traffic at each step (default: config)"
+    )
     revert = commands.add_parser("revert", help="put back the previous (or a named) successful release")
     revert.add_argument("--to", metavar="VERSION", help="semantic version to put back")
     revert.add_argument(
@@ -70,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _steps(text: str) -> tuple[int, ...]:
+    try:
+        return traffic_steps([int(part) for part in text.split(",")])
+    except (ValueError, ConfigError) as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+
+
 def _release_image(config: Config, version_file: Path) -> str:
     return f"{config.serving_image}:{read_version(version_file)}"
 
@@ -86,7 +102,12 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
     from serving.deploy import Deployer
     from serving.revert import image_reference, revert_target
 
-    settings = DeploySettings.from_config(config, args.proxy_image, args.bake_seconds, args.scale_down_delay)
+    # A revert puts back a release that served before: all at once, the quickest way back.
+    steps = args.steps if args.command == "deploy" else (100,)
+    step_seconds = args.step_seconds if args.command == "deploy" else None
+    settings = DeploySettings.from_config(
+        config, args.proxy_image, args.bake_seconds, args.scale_down_delay, steps, step_seconds
+    )
     image = ""
     if args.command == "deploy":
         # A malformed VERSION is reported as bad input before Docker is reached.

@@ -1,8 +1,10 @@
-"""Post-promotion bake window: live traffic goes to the new colour, and we keep proving it serves.
+"""Analysis on live traffic: the bake window once the new colour takes all requests, and each step of a
+stepped rollout before that. We keep proving the new colour serves.
 
-Probes alternate REST and gRPC through the proxy (the path users take) and must return the smoke set's
-recorded outputs; the new colour's own Prometheus counters catch errors in requests we did not send.
-Any threshold crossed ends the window at once, so the caller can put the previous colour back.
+Probes alternate REST and gRPC (through the proxy in the bake, the path users take; straight to the new
+colour in a step, where the proxy sends it only a share) and must return the smoke set's recorded outputs;
+the new colour's own Prometheus counters and the proxy's count of its answers catch errors in requests we
+did not send. Any threshold crossed ends the window at once, so the caller can put the previous colour back.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class BakeTargets:
     proxy_grpc: Predictor
     colour_rest: RequestCounters  # the new colour directly, for its own counters
     colour_running: Callable[[], bool]
+    # What the proxy counted wrong in the new colour's answers to live traffic since the window began, or ''.
+    live_traffic_failure: Callable[[], str] = lambda: ""
 
 
 def _probe(predictor: Predictor, smoke: SmokeSet, number: int, deadline: float, tolerance: float) -> str:
@@ -83,6 +87,9 @@ def _health_failure(
     """Why the new colour itself is unhealthy (stopped, or its own counters show errors), or ''."""
     if not targets.colour_running():
         return "the new colour's container is not running"
+    live = targets.live_traffic_failure()
+    if live:
+        return live
     now = targets.colour_rest.request_counts(deadline)
     if baseline is None or now is None:
         return ""
@@ -132,9 +139,24 @@ def bake(
                 return fail(unhealthy)
         clock.sleep(max(0.0, min(PROBE_INTERVAL_SECONDS, ends - clock.monotonic())))
 
+    final = _final_verdict(
+        report, thresholds, lambda: _health_failure(targets, baseline, probe_deadline(), max_error_rate)
+    )
+    return fail(final) if final else report
+
+
+def _final_verdict(report: BakeReport, thresholds: Thresholds, health_failure: Callable[[], str]) -> str:
+    """What fails a window that ran to its end, or ''."""
+    # A window without evidence has not proven anything: a probe that hung the whole window (its colour
+    # unreachable) must not pass for a clean one.
+    if not report.probes:
+        return "no probe was answered within the window"
+    unhealthy = health_failure()
+    if unhealthy:
+        return unhealthy
     if (
         len(report.latencies_ms) >= MIN_PROBES_FOR_LATENCY
         and report.p95_ms > thresholds.latency_budget_ms_p95
     ):
-        return fail(f"probe p95 {report.p95_ms:.1f} ms over budget {thresholds.latency_budget_ms_p95:g} ms")
-    return report
+        return f"probe p95 {report.p95_ms:.1f} ms over budget {thresholds.latency_budget_ms_p95:g} ms"
+    return ""

@@ -36,8 +36,10 @@ def finished(colour: ColourState, entries: list[history.Entry]) -> bool:
 
 
 def plan(state: HostState, entries: list[history.Entry], proxy_in_sync: bool) -> ConvergencePlan:
-    """`proxy_in_sync`: nginx runs the live file (false only after an interruption between rename and reload)."""
+    """`proxy_in_sync`: the proxy runs the live file's weights (false only after an interruption between
+    writing the file and applying them)."""
     active = state.active
+    canary = state.split.canary_colour
     fallback = next(
         (c for c in state.colours.values() if c is not active and c.running and finished(c, entries)), None
     )
@@ -49,13 +51,18 @@ def plan(state: HostState, entries: list[history.Entry], proxy_in_sync: bool) ->
         )
     elif state.active_colour is not None and (active is None or not active.running):
         switch = Switch(None, f"active colour {state.active_colour} was not running: proxy answers 503")
+    elif canary is not None:
+        switch = Switch(
+            state.active_colour,
+            f"took {state.split.share(canary)} % of traffic back from {canary}, whose stepped rollout was interrupted",
+        )
     elif state.proxy_exists and not proxy_in_sync:
-        switch = Switch(state.active_colour, "reloaded the proxy config an interrupted switch had written")
+        switch = Switch(state.active_colour, "applied the weights an interrupted change had written")
     routed = switch.to if switch is not None else state.active_colour
     leftovers = tuple(colour for colour in state.colours.values() if colour.colour != routed)
     return ConvergencePlan(
         switch=switch,
         routed=routed,
-        drain_first=any(c.colour == state.active_colour and c.running for c in leftovers),
+        drain_first=any(state.split.share(c.colour) and c.running for c in leftovers),
         remove=tuple(c.colour for c in leftovers),
     )

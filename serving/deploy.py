@@ -9,7 +9,6 @@ whatever ended it. Teardown runs in exception handlers, never left for a later r
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -21,7 +20,9 @@ from typing import TextIO
 import docker
 
 from serving import convergence, history
+from serving.deadline import after
 from serving.errors import DeployError
+from serving.haproxy_config import Split
 from serving.history_store import Attempt, HistoryRecorder, HistoryStore
 from serving.lock import deploy_lock, lock_path
 from serving.proxy import Proxy
@@ -46,6 +47,9 @@ class Step(IntEnum):
 
 
 TOTAL_STEPS = len(Step)
+# Requests in flight to a colour that no longer takes traffic: predicts take milliseconds, a slow one the
+# proxy's server timeout at most.
+DRAIN_TIMEOUT_SECONDS = 65
 
 
 @dataclass(frozen=True)
@@ -98,14 +102,12 @@ class Deployer:
     def _locked(self, image: str) -> Outcome:
         started_at = now_iso()
         with self.steps.step("read state from Docker"):
-            start = self.proxy.ensure()
+            created = self.proxy.ensure()
             release = resolve_image(self.client, image)
             entries = self.history.read()
-            state, notes = self._converge(read_state(self.client, self.proxy), entries, start.displaced)
+            state, notes = self._converge(read_state(self.client, self.proxy), entries)
             serving = state.serving
-            if start.displaced is not None:
-                notes.insert(0, f"the proxy could not start: it routed to {start.displaced}, which was gone")
-            if start.created:
+            if created:
                 notes.insert(0, "bootstrapped proxy and network")
             notes.append(
                 f"active {serving.colour} {serving.release.version}" if serving else "no active release"
@@ -139,36 +141,34 @@ class Deployer:
                 self.steps.say(f"warning: {exc}")
             if serving is not None:
                 # Clients may still hold connections to the old colour; give them time to move.
-                time.sleep(self.settings.scale_down_delay)
-                self.traffic.wait_for_old_workers()
-                self.runner(serving.colour).remove()
+                self._scale_down(serving.colour)
             self.steps.detail(
                 f"history updated; {'old colour ' + serving.colour + ' removed' if serving else 'first release'}"
             )
         return Outcome(True, f"{release.version} deployed to {attempt.colour}")
 
-    def _converge(
-        self, state: HostState, entries: list[history.Entry], displaced: str | None
-    ) -> tuple[HostState, list[str]]:
-        """Carry out the convergence plan (serving.convergence) for what an interrupted deploy left.
-        `displaced`: the colour the proxy routed to before `Proxy.ensure` had to start it answering 503."""
+    def _scale_down(self, colour: str) -> None:
+        """Remove a colour that took traffic until now, once requests still in flight to it finished."""
+        # Clients may still be sending what they started; give them time to finish.
+        time.sleep(self.settings.scale_down_delay)
+        if not self.traffic.wait_drained(colour, after(DRAIN_TIMEOUT_SECONDS)):
+            self.steps.say(f"warning: requests to {colour} still in flight after {DRAIN_TIMEOUT_SECONDS} s")
+        self.runner(colour).remove()
+
+    def _converge(self, state: HostState, entries: list[history.Entry]) -> tuple[HostState, list[str]]:
+        """Carry out the convergence plan (serving.convergence) for what an interrupted deploy left."""
         notes = []
-        if displaced is not None:
-            # What it routed to still decides what takes over; its 503 config is loaded over if that colour
-            # turns out fit to serve.
-            state = dataclasses.replace(state, active_colour=displaced)
-        in_sync = displaced is None and self.traffic.in_sync()
-        plan = convergence.plan(state, entries, proxy_in_sync=in_sync)
+        plan = convergence.plan(state, entries, proxy_in_sync=self.traffic.in_sync())
         if plan.switch is not None:
-            self.traffic.switch(plan.switch.to)
+            self.traffic.shift(Split.all_to(plan.switch.to))
             notes.append(plan.switch.note)
-        if plan.drain_first:
-            # It took traffic until the switch above: connections still open to it must drain first,
-            # exactly as after a promotion.
-            time.sleep(self.settings.scale_down_delay)
-            self.traffic.wait_for_old_workers()
         for colour in plan.remove:
-            self.runner(colour).remove()
+            if plan.drain_first:
+                # It took traffic until the shift above: what is in flight to it finishes first, exactly as
+                # after a promotion.
+                self._scale_down(colour)
+            else:
+                self.runner(colour).remove()
             notes.append(f"removed leftover {colour}")
         helpers = remove_stale_helpers(self.client, self.settings.model_name)
         if helpers:

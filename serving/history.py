@@ -42,6 +42,7 @@ class Entry:
     reason: str = ""
     trigger: dict[str, str] = field(default_factory=dict)
     steps: dict[str, float] = field(default_factory=dict)
+    traffic_share: int = 0  # the largest share of requests (%) the release took, the step a rollout reached
 
     def to_line(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))

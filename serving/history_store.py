@@ -22,6 +22,7 @@ class Attempt:
     colour: str
     started_at: str
     container_id: str = ""
+    share: int = 0  # the largest share of requests (%) it took so far
 
 
 class HistoryStore:
@@ -34,7 +35,8 @@ class HistoryStore:
     def append(self, entry: history.Entry) -> None:
         # One short line appended in one write by one process under the deploy lock: no torn entries.
         command = ["sh", "-c", f'printf "%s\\n" "$ENTRY" >> {history.FILE}']
-        code, output = self.proxy.exec(command, {"ENTRY": entry.to_line()})
+        # As root: the proxy's own user (the official image's is unprivileged) cannot write to the volume.
+        code, output = self.proxy.exec(command, {"ENTRY": entry.to_line()}, user="root")
         if code != 0:
             raise InfrastructureError(f"cannot append to the deploy history: {output}")
 
@@ -66,6 +68,7 @@ class HistoryRecorder:
             reason=reason,
             trigger=self.trigger,
             steps=dict(self.steps.durations),
+            traffic_share=attempt.share,
         )
         try:
             self.store.append(entry)

@@ -1,7 +1,7 @@
-"""The nginx proxy container: the only one publishing host ports; it routes REST and h2c gRPC to the
-active colour. This module owns the container (network, creation, start, a steady run, files in it); its
-config is `serving.nginx_config`'s, loaded by `serving.traffic`; the deploy history lives on a volume it
-mounts (`serving.history_store`).
+"""The HAProxy proxy container: the only one publishing host ports; it routes REST and h2c gRPC to the
+colours by weight, and serves per-colour Prometheus metrics. This module owns the container (network,
+creation, start, a steady run, files in it, commands in it); its config is `serving.haproxy_config`'s,
+applied by `serving.traffic`; the deploy history lives on a volume it mounts (`serving.history_store`).
 """
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from docker.models.containers import Container
 
 from serving import deadline, labels
 from serving.archive import first_file, single_file_tar
-from serving.errors import DeadlineExceeded, DeployError, InfrastructureError, Transient
-from serving.history import MOUNT_POINT as HISTORY_MOUNT
-from serving.history import volume_name
-from serving.nginx_config import (
+from serving.colours import GRPC_PORT, REST_PORT
+from serving.errors import DeadlineExceeded, InfrastructureError, Transient
+from serving.haproxy_config import (
     CONF_DIR,
-    GRPC_PORT,
     LIVE_CONF,
     LOADED_CONF,
-    REST_PORT,
-    active_from_config,
-    colour_container_name,
+    METRICS_PORT,
+    Split,
     render,
+    split_from_config,
 )
+from serving.history import MOUNT_POINT as HISTORY_MOUNT
+from serving.history import volume_name
 
 # How long a started proxy may take to run steadily; one that is still restarting by then has a cause to report.
 START_TIMEOUT_SECONDS = 20
@@ -40,26 +40,13 @@ RESTART_POLICY: Any = {"Name": "unless-stopped"}
 
 
 @dataclass(frozen=True)
-class ProxyStart:
-    created: bool  # the network or the proxy container had to be created
-    # The colour the live config routed to when that colour was gone: nginx resolves upstream names when it
-    # starts, so it could not, and now answers 503 until the deploy decides what takes that colour's place.
-    displaced: str | None = None
-
-
-class _RoutesToGoneColour(DeployError):
-    def __init__(self, colour: str) -> None:
-        super().__init__(f"the proxy routes to {colour}, which is gone")
-        self.colour = colour
-
-
-@dataclass(frozen=True)
 class ProxySettings:
     model_name: str
     network: str
     image: str
     rest_port: int  # published on 127.0.0.1
     grpc_port: int
+    metrics_port: int
 
     @property
     def container_name(self) -> str:
@@ -77,8 +64,8 @@ class Proxy:
         except docker.errors.NotFound:
             return None
 
-    def ensure(self) -> ProxyStart:
-        """Network, history volume and a running proxy."""
+    def ensure(self) -> bool:
+        """Network, history volume and a running proxy; whether any had to be created."""
         created = False
         # `names` filters by substring: only an exact match is this deploy's network.
         networks = self.client.networks.list(names=[self.settings.network])
@@ -96,28 +83,16 @@ class Proxy:
             created = True
         if container.status != "running":
             container.start()
-        try:
-            self._wait_running(container, deadline.after(START_TIMEOUT_SECONDS))
-        except _RoutesToGoneColour as gone:
-            # What a host reboot leaves when the active colour did not come back with the proxy: it cannot
-            # start. Starting it answering 503 keeps the rest of the state readable; `Deployer` converges.
-            container.stop(timeout=0)
-            self._write_no_release_config(container)
-            container.start()
-            self._wait_running(container, deadline.after(START_TIMEOUT_SECONDS))
-            return ProxyStart(created, displaced=gone.colour)
-        return ProxyStart(created)
+        self._wait_running(container, deadline.after(START_TIMEOUT_SECONDS))
+        return created
 
     def _wait_running(self, container: Container, until: float) -> None:
-        """Return once nginx runs and takes an exec; a crash-looping proxy fails with its own log lines."""
+        """Return once HAProxy runs and takes an exec; a crash-looping proxy fails with its own log lines."""
 
         def steady() -> int:
             container.reload()
             state = container.attrs["State"]
             if not state["Running"] or state["Restarting"]:
-                routed = self._routed_colour(container)
-                if routed is not None and not self._colour_up(routed):
-                    raise _RoutesToGoneColour(routed)
                 raise Transient(f"{state['Status']}, restarted {container.attrs['RestartCount']} times")
             return int(container.attrs["RestartCount"])
 
@@ -133,20 +108,8 @@ class Proxy:
         try:
             deadline.poll(probe, until, f"waiting for {self.settings.container_name} to run")
         except DeadlineExceeded as exc:
-            # A colour that kept restarting all this while (a crash loop) is as gone as an exited one.
-            routed = self._routed_colour(container)
-            if routed is not None and not self._colour_up(routed, restarting=False):
-                raise _RoutesToGoneColour(routed) from exc
             logs = container.logs(tail=_LOG_LINES_ON_FAILURE).decode(errors="replace").strip()
             raise InfrastructureError(f"{exc}; its last log lines:\n{logs or '(none)'}") from exc
-
-    def _routed_colour(self, container: Container) -> str | None:
-        """The colour the live config routes to; None when that cannot be told (then nothing is reset)."""
-        text = self.read_file(container, LIVE_CONF)
-        try:
-            return active_from_config(text) if text is not None else None
-        except InfrastructureError:
-            return None
 
     def read_file(self, container: Container, path: str) -> str | None:
         """A file in the proxy, or None when it does not exist. Through Docker's archive API, not an exec's
@@ -163,25 +126,19 @@ class Proxy:
             raise InfrastructureError(f"{path} in {self.settings.container_name} is not a file")
         return content.decode(errors="replace")
 
-    def _colour_up(self, colour: str, restarting: bool = True) -> bool:
-        """Whether the colour serves, or (`restarting`) Docker is bringing it back."""
-        try:
-            container = self.client.containers.get(colour_container_name(self.settings.model_name, colour))
-        except docker.errors.NotFound:
-            return False
-        return container.status == "running" or (restarting and container.status == "restarting")
-
     def _create(self) -> Container:
         settings = self.settings
         try:
             container = self.client.containers.create(
                 settings.image,
                 name=settings.container_name,
-                command=["nginx", "-g", "daemon off;"],
+                # In the foreground, master-worker (as the official image's entrypoint adds).
+                command=["haproxy", "-W", "-db", "-f", LIVE_CONF],
                 network=settings.network,
                 ports={
                     f"{REST_PORT}/tcp": ("127.0.0.1", settings.rest_port),
                     f"{GRPC_PORT}/tcp": ("127.0.0.1", settings.grpc_port),
+                    f"{METRICS_PORT}/tcp": ("127.0.0.1", settings.metrics_port),
                 },
                 volumes={volume_name(settings.model_name): {"bind": HISTORY_MOUNT, "mode": "rw"}},
                 labels={labels.APP: settings.model_name, labels.ROLE: "proxy"},
@@ -189,14 +146,11 @@ class Proxy:
             )
         except docker.errors.ImageNotFound as exc:
             raise InfrastructureError(f"proxy image {settings.image} is not on this host") from exc
-        self._write_no_release_config(container)
-        return container
-
-    def _write_no_release_config(self, container: Container) -> None:
-        """The live config of a proxy that is not running, recorded as loaded: nginx loads it at start."""
-        text = render(self.settings.model_name, None)
+        # The config it starts with, recorded as applied: HAProxy reads its weights at start.
+        text = render(settings.model_name, Split.all_to(None))
         for path in (LIVE_CONF, LOADED_CONF):
             container.put_archive(CONF_DIR, single_file_tar(posixpath.basename(path), text))
+        return container
 
     def running(self) -> Container:
         container = self.container()
@@ -204,9 +158,11 @@ class Proxy:
             raise InfrastructureError(f"proxy container {self.settings.container_name} does not exist")
         return container
 
-    def exec(self, command: list[str], environment: dict[str, str] | None = None) -> tuple[int, str]:
+    def exec(
+        self, command: list[str], environment: dict[str, str] | None = None, user: str = ""
+    ) -> tuple[int, str]:
         try:
-            code, output = self.running().exec_run(command, environment=environment)
+            code, output = self.running().exec_run(command, environment=environment, user=user)
         except docker.errors.APIError as exc:
             raise InfrastructureError(f"exec in {self.settings.container_name} failed: {exc}") from exc
         # Without stream=True, docker-py returns the whole output as bytes and the exit code as an int.
@@ -214,8 +170,9 @@ class Proxy:
         assert code is not None
         return code, output.decode(errors="replace").strip()
 
-    def active(self) -> str | None:
+    def split(self) -> Split:
+        """What the live config routes by."""
         text = self.read_file(self.running(), LIVE_CONF)
         if text is None:
             raise InfrastructureError(f"{self.settings.container_name} has no {LIVE_CONF}")
-        return active_from_config(text)
+        return split_from_config(text)

@@ -1,7 +1,9 @@
 """One rollout of a release into the preview colour: the deploy's steps 3 to 6 (start the preview, pre-promotion
-analysis, promote, bake). Before promotion a failure removes the preview and nothing else changed (`Refused`);
-after it the proxy goes back to the previous colour (`Reverted`), also when the rollout is interrupted.
-`serving.deploy` decides whether to roll out at all, and finishes or records what this returns or raises.
+analysis, promote, bake). Promotion moves traffic in steps (`DeploySettings.steps`, e.g. 10 %, 50 %, 100 %),
+each analysed on live traffic before the next. Before promotion a failure removes the preview and nothing
+else changed (`Refused`); from the first step on the proxy goes back to the previous colour (`Reverted`), also
+when the rollout is interrupted. `serving.deploy` decides whether to roll out at all, and finishes or records
+what this returns or raises.
 """
 
 from __future__ import annotations
@@ -12,13 +14,22 @@ from collections.abc import Callable
 
 import docker
 
-from serving.bake import BakeReport, BakeTargets, bake
+from serving.bake import MIN_PROBES_FOR_LATENCY, BakeReport, BakeTargets, Predictor, bake
 from serving.client import RestClient
 from serving.deadline import after, poll
-from serving.errors import AnalysisFailed, DeployError, Reverted
+from serving.errors import (
+    AnalysisFailed,
+    DeployError,
+    InfrastructureError,
+    ProxyConfigRejected,
+    Reverted,
+    Transient,
+)
 from serving.grpc_client import GrpcClient
+from serving.haproxy_config import Split
+from serving.haproxy_runtime import ColourTraffic
 from serving.history_store import Attempt
-from serving.runner import ColourRunner, smoke_set_from_image
+from serving.runner import ColourRunner, Endpoints, smoke_set_from_image
 from serving.settings import DeploySettings
 from serving.smoke import analyse
 from serving.smoke_set import SmokeSet
@@ -27,6 +38,8 @@ from serving.steps import Steps
 from serving.traffic import Traffic
 
 RESTORE_TIMEOUT_SECONDS = 10.0
+# How long the proxy may take to find a new colour's container and pass its health check.
+PROXY_SEES_COLOUR_SECONDS = 30.0
 
 
 class _BakeFailed(DeployError):
@@ -72,15 +85,26 @@ class Rollout:
             with self.steps.step("pre-promotion analysis"):
                 self._analyse(endpoints.rest_url, endpoints.grpc_target, smoke, release, previous)
 
-            with self.steps.step(f"promote {preview.colour}"):
-                # Set first: a switch can fail after the new config is live, and the preview must then be
-                # switched away from, never removed from under the proxy.
+            shares = settings.steps if previous is not None else (100,)
+            with self.steps.step(f"promote {preview.colour}: {' -> '.join(f'{s} %' for s in shares)}"):
+                self.traffic.wait_up(preview.colour, after(PROXY_SEES_COLOUR_SECONDS))
+                # Set first: a shift can fail after the new weights are live, and the preview must then be
+                # shifted away from, never removed from under the proxy.
                 promoted = True
-                self.traffic.switch(preview.colour)
-                self.steps.detail(f"proxy routes to {preview.name}")
+                if previous is None and len(settings.steps) > 1:
+                    self.steps.say(
+                        "      first release: all traffic at once, no previous release to compare with"
+                    )
+                for share in shares[:-1]:
+                    assert previous is not None
+                    self._step(attempt, previous, preview, smoke, endpoints, share)
+                self.traffic.shift(Split.all_to(preview.colour))
+                attempt.share = 100
+                self.steps.detail(f"proxy routes all traffic to {preview.name}")
 
             with self.steps.step(f"bake for {settings.bake_seconds:g} s"):
-                report = self._bake(preview, smoke, endpoints.rest_url)
+                before = self.traffic.stats()
+                report = self._bake(preview, smoke, endpoints, settings.bake_seconds, before, direct=False)
                 if report.failure:
                     raise _BakeFailed(report)
                 self.steps.detail(f"{report.probes} probes, 0 errors, p95 {report.p95_ms:.1f} ms")
@@ -123,31 +147,94 @@ class Rollout:
             )
         self.steps.detail(f"{len(analysis.checks)} checks passed")
 
-    def _bake(self, preview: ColourRunner, smoke: SmokeSet, colour_url: str) -> BakeReport:
-        """`colour_url`: the new colour's own REST endpoint, as found when it became AVAILABLE."""
+    def _step(
+        self,
+        attempt: Attempt,
+        previous: ColourState,
+        preview: ColourRunner,
+        smoke: SmokeSet,
+        endpoints: Endpoints,
+        share: int,
+    ) -> None:
+        """`share` percent of requests to the preview, analysed for `step_seconds` on live traffic."""
+        self.traffic.shift(Split.canary(previous.colour, preview.colour, share))
+        attempt.share = share
+        before = self.traffic.stats()
+        report = self._bake(preview, smoke, endpoints, self.settings.step_seconds, before, direct=True)
+        since = {colour: now.since(before[colour]) for colour, now in self.traffic.stats().items()}
+        total = sum(figures.requests for figures in since.values())
+        measured = f"{100 * since[preview.colour].requests / total:.1f} %" if total else "no requests"
+        per_colour = " | ".join(
+            _figures(colour, since[colour]) for colour in (previous.colour, preview.colour)
+        )
+        verdict = "FAIL " + report.failure if report.failure else "pass"
+        self.steps.say(
+            f"      {share:>3} %: {per_colour}; measured {measured}; probes p95 {report.p95_ms:.1f} ms: {verdict}"
+        )
+        if report.failure:
+            raise _BakeFailed(report)
+
+    def _bake(
+        self,
+        preview: ColourRunner,
+        smoke: SmokeSet,
+        endpoints: Endpoints,
+        seconds: float,
+        before: dict[str, ColourTraffic],
+        direct: bool,
+    ) -> BakeReport:
+        """Probes through the proxy, or (`direct`) straight to the new colour, whose endpoints were found
+        when it became AVAILABLE; the proxy's counts of the new colour's answers since `before`."""
         settings = self.settings
         name = settings.model_name
+        colour = preview.colour
+
+        def live_traffic_failure() -> str:
+            now = self.traffic.stats()[colour].since(before[colour])
+            if now.status != "UP":
+                return f"the proxy's health check finds {colour} {now.status}"
+            if now.errors and now.error_rate > settings.max_bake_error_rate:
+                return f"the proxy counted {now.errors} failed of {now.requests} requests to {colour}"
+            budget = settings.thresholds.latency_budget_ms_p95
+            if now.requests >= MIN_PROBES_FOR_LATENCY and now.response_ms > budget:
+                # An average over the budget for p95 is over it by any measure.
+                return f"the proxy measured {colour}'s answers at {now.response_ms:.0f} ms on average, over {budget:g} ms"
+            return ""
+
         with contextlib.ExitStack() as clients:
+            rest_url = endpoints.rest_url if direct else settings.proxy_rest_url
+            grpc_target = endpoints.grpc_target if direct else settings.proxy_grpc_target
+            rest: Predictor = clients.enter_context(contextlib.closing(RestClient(rest_url, name)))
+            grpc: Predictor = clients.enter_context(contextlib.closing(GrpcClient(grpc_target, name)))
             targets = BakeTargets(
-                proxy_rest=clients.enter_context(
-                    contextlib.closing(RestClient(settings.proxy_rest_url, name))
-                ),
-                proxy_grpc=clients.enter_context(
-                    contextlib.closing(GrpcClient(settings.proxy_grpc_target, name))
-                ),
-                colour_rest=clients.enter_context(contextlib.closing(RestClient(colour_url, name))),
+                proxy_rest=rest,
+                proxy_grpc=grpc,
+                colour_rest=clients.enter_context(contextlib.closing(RestClient(endpoints.rest_url, name))),
                 colour_running=preview.running,
+                live_traffic_failure=live_traffic_failure,
             )
-            return bake(
-                targets, smoke, settings.bake_seconds, settings.thresholds, settings.max_bake_error_rate
-            )
+            return bake(targets, smoke, seconds, settings.thresholds, settings.max_bake_error_rate)
+
+    def _shift_back(self, split: Split) -> None:
+        """`split`, as soon as the proxy takes it: it may be restarting (a crash, or Docker restarting it)."""
+
+        def shifted() -> bool:
+            try:
+                self.traffic.shift(split)
+            except ProxyConfigRejected:
+                raise
+            except InfrastructureError as exc:
+                raise Transient(str(exc)) from exc
+            return True
+
+        poll(shifted, after(RESTORE_TIMEOUT_SECONDS), f"shifting traffic to {split.describe()}", interval=0.1)
 
     def _put_back(self, previous: ColourState | None, failed: ColourRunner, detected_at: float) -> str:
-        """Route traffic to the previous colour again, stop the failed one (its logs stay readable)."""
+        """Route all traffic to the previous colour again, then stop the failed one (its logs stay readable)."""
         target = previous.colour if previous is not None and self._runner(previous.colour).running() else None
-        self.traffic.switch(target)
-        failed.stop()
+        self._shift_back(Split.all_to(target))
         if previous is None or target is None:
+            failed.stop()
             self.steps.say("reverted: no previous release is running; the proxy answers 503")
             return "no previous release to put back"
         rest = RestClient(self.settings.proxy_rest_url, self.settings.model_name)
@@ -165,9 +252,15 @@ class Rollout:
         finally:
             rest.close()
         self.restore_seconds = time.monotonic() - detected_at
+        # Only now: requests still in flight to it had the time to finish.
+        failed.stop()
         message = (
             f"reverted to {target} {previous.release.version}; traffic restored "
             f"{self.restore_seconds:.2f} s after the failure was detected"
         )
         self.steps.say(message)
         return message
+
+
+def _figures(colour: str, traffic: ColourTraffic) -> str:
+    return f"{colour} {traffic.requests} requests, {traffic.errors} errors, {traffic.response_ms:.0f} ms avg"

@@ -16,10 +16,10 @@ from docker.models.images import Image
 from ml.contract import MODEL_VERSION_LABEL, SEMVER_LABEL, SMOKE_SET_PATH
 from serving.archive import first_file, single_file_tar
 from serving.client import RestClient
+from serving.colours import GRPC_PORT, REST_PORT, colour_container_name
 from serving.deadline import poll
 from serving.errors import BadInput, DeadlineExceeded, ImageUnavailable, InfrastructureError, ModelNotReady
 from serving.labels import APP, HELPER
-from serving.nginx_config import GRPC_PORT, REST_PORT, colour_container_name
 from serving.proxy import RESTART_POLICY
 from serving.smoke_set import SmokeSet
 from serving.state import Release

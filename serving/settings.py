@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ml.config import Config
+from serving.haproxy_config import METRICS_PATH
 from serving.proxy import ProxySettings
 from serving.thresholds import Thresholds
 
@@ -18,6 +19,8 @@ class DeploySettings:
     lock_timeout: float
     bake_seconds: float
     scale_down_delay: float
+    steps: tuple[int, ...]  # the new colour's share of requests at each step, ending at 100
+    step_seconds: float
     thresholds: Thresholds
     max_bake_error_rate: float
 
@@ -28,6 +31,8 @@ class DeploySettings:
         proxy_image: str,
         bake_seconds: float | None = None,
         scale_down_delay: float | None = None,
+        steps: tuple[int, ...] | None = None,
+        step_seconds: float | None = None,
     ) -> DeploySettings:
         deploy = config.deploy
         return cls(
@@ -39,6 +44,7 @@ class DeploySettings:
                 image=proxy_image,
                 rest_port=config.serving.rest_port,
                 grpc_port=config.serving.grpc_port,
+                metrics_port=config.serving.metrics_port,
             ),
             ready_timeout=deploy.ready_timeout_seconds,
             lock_timeout=deploy.lock_timeout_seconds,
@@ -46,6 +52,8 @@ class DeploySettings:
             scale_down_delay=deploy.scale_down_delay_seconds
             if scale_down_delay is None
             else scale_down_delay,
+            steps=deploy.steps if steps is None else steps,
+            step_seconds=deploy.step_seconds if step_seconds is None else step_seconds,
             thresholds=Thresholds(
                 probability_tolerance=deploy.probability_tolerance,
                 latency_budget_ms_p95=deploy.latency_budget_ms_p95,
@@ -57,6 +65,10 @@ class DeploySettings:
     @property
     def proxy_rest_url(self) -> str:
         return f"http://127.0.0.1:{self.proxy.rest_port}"
+
+    @property
+    def proxy_metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.proxy.metrics_port}{METRICS_PATH}"
 
     @property
     def proxy_grpc_target(self) -> str:

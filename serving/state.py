@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import docker
 from docker.models.containers import Container
 
+from serving.colours import COLOURS, other
+from serving.haproxy_config import Split
 from serving.labels import APP, COLOUR, DEPLOYED_AT, IMAGE, IMAGE_ID, MODEL_VERSION, REPO_DIGEST, VERSION
 from serving.proxy import Proxy
-
-COLOURS = ("blue", "green")
 
 
 def now_iso() -> str:
@@ -78,7 +78,12 @@ class ColourState:
 class HostState:
     colours: dict[str, ColourState]
     proxy_exists: bool
-    active_colour: str | None
+    split: Split  # what the proxy routes by (all 0 when it is not running)
+
+    @property
+    def active_colour(self) -> str | None:
+        """The colour traffic goes back to: the last one promoted, whatever share a rollout gave another."""
+        return self.split.active
 
     @property
     def active(self) -> ColourState | None:
@@ -91,15 +96,20 @@ class HostState:
         return active if active is not None and active.running else None
 
     def preview_colour(self) -> str:
-        return COLOURS[1] if self.active_colour == COLOURS[0] else COLOURS[0]
+        return other(self.active_colour)
 
 
 def read_state(client: docker.DockerClient, proxy: Proxy) -> HostState:
-    containers = client.containers.list(all=True, filters={"label": f"{APP}={proxy.settings.model_name}"})
+    # A container removed between Docker's list and its inspect (a deploy's short-lived helper, read by a
+    # concurrent `serving status`) is simply not there.
+    containers = client.containers.list(
+        all=True, filters={"label": f"{APP}={proxy.settings.model_name}"}, ignore_removed=True
+    )
     colours = {
         state.colour: state
         for state in (ColourState.from_container(c) for c in containers if c.labels.get(COLOUR) in COLOURS)
     }
     proxy_container = proxy.container()
-    active = proxy.active() if proxy_container is not None and proxy_container.status == "running" else None
-    return HostState(colours=colours, proxy_exists=proxy_container is not None, active_colour=active)
+    running = proxy_container is not None and proxy_container.status == "running"
+    split = proxy.split() if running else Split.all_to(None)
+    return HostState(colours=colours, proxy_exists=proxy_container is not None, split=split)

@@ -1,4 +1,5 @@
-"""What is serving now: active colour, release, health through the proxy, and recent history."""
+"""What is serving now: active colour, release, health through the proxy, each colour's share of traffic and
+what the proxy counted of its answers, and recent history."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from serving.deadline import after
 from serving.errors import DeployError
 from serving.history_store import HistoryStore
 from serving.proxy import Proxy
-from serving.state import read_state
+from serving.state import HostState, read_state
+from serving.traffic import Traffic
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 
@@ -27,6 +29,7 @@ def collect(client: docker.DockerClient, proxy: Proxy, proxy_rest_url: str, entr
         "active": None,
         "health": "no release deployed",
         "colours": {name: colour.status for name, colour in state.colours.items()},
+        "traffic": _traffic(proxy, state),
         "history": [],
     }
     if active is not None:
@@ -44,6 +47,27 @@ def collect(client: docker.DockerClient, proxy: Proxy, proxy_rest_url: str, entr
     if state.proxy_exists:
         report["history"] = [asdict(e) for e in HistoryStore(proxy).read()[-entries:]]
     return report
+
+
+def _traffic(proxy: Proxy, state: HostState) -> dict[str, Any]:
+    """Per running colour: its release, configured share, the proxy's view of it and its answers counted since
+    the proxy started."""
+    if not state.colours or not state.proxy_exists:
+        return {}
+    try:
+        counted = Traffic(proxy).stats()
+    except DeployError as exc:
+        return {"error": str(exc)}
+    return {
+        name: {
+            "version": colour.release.version,
+            "share": state.split.share(name),
+            "proxy_sees": counted[name].status,
+            "requests": counted[name].requests,
+            "errors": counted[name].errors,
+        }
+        for name, colour in sorted(state.colours.items())
+    }
 
 
 def _health(rest_url: str, model_name: str, model_version: int) -> str:
@@ -74,6 +98,16 @@ def render_text(report: dict[str, Any]) -> str:
             f"since:   {active['since']}",
         ]
     lines.append(f"health:  {report['health']}")
+    traffic = report["traffic"]
+    if "error" in traffic:
+        lines.append(f"traffic: unknown: {traffic['error']}")
+    elif traffic:
+        lines.append("traffic (requests and errors counted since the proxy started):")
+        for name, colour in traffic.items():
+            lines.append(
+                f"  {name:<5} {colour['version']:<10} {colour['share']:>3} %  {colour['proxy_sees']:<5} "
+                f"{colour['requests']} requests, {colour['errors']} errors"
+            )
     if report["history"]:
         lines.append("history (newest last):")
         for entry in report["history"]:

@@ -1,9 +1,11 @@
-"""Which colour takes the traffic: a rendered config (`serving.nginx_config`) loaded into the proxy container
-(`serving.proxy`) without dropping a request.
+"""Which colours take the traffic, and in what shares: a rendered config (`serving.haproxy_config`) written
+into the proxy container (`serving.proxy`) and its weights applied through HAProxy's runtime API, which
+reloads nothing and closes no connection.
 
-A new config is written next to the live one, checked with `nginx -t -c`, and only then renamed over the live
-file and loaded with a graceful `nginx -s reload`: the live file is always one that passed the test, and a
-failing config is never loaded. Old workers finish their in-flight requests before exiting.
+A new config is written next to the live one and checked with `haproxy -c`; only then is it renamed over the
+live file and are its weights applied. So the live file always passed the check, a failing config is never
+used, and a restarted proxy routes as it did before. A copy of the live file is kept as "loaded" once its
+weights are applied: a difference means a change was interrupted between the two (`in_sync`).
 """
 
 from __future__ import annotations
@@ -11,82 +13,78 @@ from __future__ import annotations
 import posixpath
 
 from serving.archive import single_file_tar
-from serving.errors import InfrastructureError, ProxyConfigRejected
-from serving.nginx_config import CONF_DIR, LIVE_CONF, LOADED_CONF, NEXT_CONF, NO_ACTIVE, render
+from serving.deadline import poll
+from serving.errors import DeadlineExceeded, InfrastructureError, ProxyConfigRejected, Transient
+from serving.haproxy_config import ADMIN_PORT, CONF_DIR, LIVE_CONF, LOADED_CONF, NEXT_CONF, Split, render
+from serving.haproxy_runtime import ColourTraffic, parse_stats, weight_commands
 from serving.proxy import Proxy
 
-_REJECTED = 65  # exit status of the switch script when `nginx -t` fails
-_OLD_WORKERS_LINGER = 66  # ... and when old workers still accept connections after 10 s
-# `nginx -s reload` only signals the master, which starts new workers and then asks the old ones to quit;
-# until they do, old workers still accept connections with the old config. A worker retitles itself
-# "nginx: worker process is shutting down" once it closed its listening sockets: the script waits for that.
-_SWITCH_SCRIPT = r"""
-workers() {
-    for p in /proc/[0-9]*; do
-        [ "$(tr -d '\000' < "$p/cmdline" 2>/dev/null)" = "nginx: worker process" ] && echo "${p#/proc/}"
-    done
-}
-nginx -t -q -c NEXT 2>&1 || { rm -f NEXT; exit REJECTED; }
-old=" $(echo $(workers)) "
-mv NEXT LIVE && nginx -s reload || exit 1
-for _ in $(seq 1000); do
-    lingering=0
-    for p in $(workers); do case "$old" in *" $p "*) lingering=1;; esac; done
-    [ "$lingering" = 0 ] && cp LIVE LOADED && exit 0
-    sleep 0.01
-done
-exit LINGER
+_REJECTED = 65  # exit status of the shift script when `haproxy -c` fails
+_RUNTIME_REFUSED = 66  # ... when the runtime API answered a weight command with an error
+_NO_RUNTIME_API = 67  # ... when the runtime API does not answer (the proxy is not running)
+# Each runtime command is one line; the API answers, then closes the connection.
+_ADMIN = (
+    f"exec 3<>/dev/tcp/127.0.0.1/{ADMIN_PORT} || exit {_NO_RUNTIME_API}; printf '%s\\n' \"$COMMANDS\" >&3"
+)
+_SHIFT_SCRIPT = f"""
+out=$(haproxy -c -q -f {NEXT_CONF} 2>&1) || {{ rm -f {NEXT_CONF}; printf '%s\\n' "$out"; exit {_REJECTED}; }}
+mv {NEXT_CONF} {LIVE_CONF} || exit 1
+{_ADMIN}
+reply=$(cat <&3)
+[ -z "$(printf '%s' "$reply" | tr -d '[:space:]')" ] || {{ printf '%s\\n' "$reply"; exit {_RUNTIME_REFUSED}; }}
+cp {LIVE_CONF} {LOADED_CONF}
 """
-
-# Old workers keep serving the connections they hold (a gRPC client's HTTP/2 connection with streams in
-# flight among them) with the old config, up to worker_shutdown_timeout; the colour they route to must
-# outlive them.
-_DRAIN_SCRIPT = r"""
-for _ in $(seq SECONDS0); do
-    draining=0
-    for p in /proc/[0-9]*; do
-        [ "$(tr -d '\000' < "$p/cmdline" 2>/dev/null)" = "nginx: worker process is shutting down" ] && draining=1
-    done
-    [ "$draining" = 0 ] && exit 0
-    sleep 0.1
-done
-exit 1
-"""
-# Past nginx's worker_shutdown_timeout (30 s, in serving.nginx_config's render), old workers are gone whatever they held.
-DRAIN_TIMEOUT_SECONDS = 35
+_QUERY_SCRIPT = f"{_ADMIN}\ncat <&3"
+DRAIN_POLL_SECONDS = 0.2
 
 
 class Traffic:
     def __init__(self, proxy: Proxy) -> None:
         self.proxy = proxy
 
-    def switch(self, colour: str | None) -> None:
-        """Route all traffic to `colour` (None: answer 503). Raises, loading nothing, if `nginx -t` fails."""
-        text = render(self.proxy.settings.model_name, colour)
+    def shift(self, split: Split) -> None:
+        """Route by `split`. Raises, changing nothing, if `haproxy -c` rejects its config."""
+        text = render(self.proxy.settings.model_name, split)
         self.proxy.running().put_archive(CONF_DIR, single_file_tar(posixpath.basename(NEXT_CONF), text))
-        # One exec for test, rename, reload and wait: fewer round trips while traffic may be failing.
-        script = (
-            _SWITCH_SCRIPT.replace("NEXT", NEXT_CONF)
-            .replace("LIVE", LIVE_CONF)
-            .replace("LOADED", LOADED_CONF)
-            .replace("REJECTED", str(_REJECTED))
-            .replace("LINGER", str(_OLD_WORKERS_LINGER))
+        # One exec for check, rename and weights: fewer round trips while traffic may be failing.
+        code, output = self.proxy.exec(
+            ["bash", "-c", _SHIFT_SCRIPT], {"COMMANDS": weight_commands(split)}, user="root"
         )
-        code, output = self.proxy.exec(["sh", "-c", script])
         if code == _REJECTED:
-            raise ProxyConfigRejected(f"nginx -t rejected the config for {colour or NO_ACTIVE}: {output}")
-        if code == _OLD_WORKERS_LINGER:
-            raise InfrastructureError("nginx reloaded, but old workers still accepted connections after 10 s")
+            raise ProxyConfigRejected(f"haproxy -c rejected the config for {split.describe()}: {output}")
+        if code == _NO_RUNTIME_API:
+            raise InfrastructureError("the proxy's runtime API does not answer: is it running?")
         if code != 0:
-            raise InfrastructureError(f"nginx reload failed: {output}")
-
-    def wait_for_old_workers(self) -> bool:
-        """Wait until no worker of an earlier config serves anything; False if one outlived the timeout."""
-        script = _DRAIN_SCRIPT.replace("SECONDS0", str(DRAIN_TIMEOUT_SECONDS * 10))
-        code, _ = self.proxy.exec(["sh", "-c", script])
-        return code == 0
+            raise InfrastructureError(f"applying {split.describe()} failed: {output}")
 
     def in_sync(self) -> bool:
-        """Whether nginx runs the live file: false only after an interruption between rename and reload."""
+        """Whether the proxy runs the live file's weights: false only after an interruption between the
+        rename and the runtime commands."""
         code, _ = self.proxy.exec(["cmp", "-s", LIVE_CONF, LOADED_CONF])
         return code == 0
+
+    def stats(self) -> dict[str, ColourTraffic]:
+        """Per colour: check status, weight and request counts since the proxy started."""
+        code, output = self.proxy.exec(["bash", "-c", _QUERY_SCRIPT], {"COMMANDS": "show stat"})
+        if code != 0:
+            raise InfrastructureError(f"the proxy's runtime API does not answer: {output or code}")
+        return parse_stats(output)
+
+    def wait_up(self, colour: str, until: float) -> None:
+        """Until the proxy has found `colour`'s container and its health check passes."""
+
+        def up() -> bool | None:
+            status = self.stats()[colour].status
+            if status == "UP":
+                return True
+            raise Transient(f"the proxy sees {colour} {status}")
+
+        poll(up, until, f"waiting for the proxy to see {colour} up", interval=0.1)
+
+    def wait_drained(self, colour: str, until: float) -> bool:
+        """Until no request is in flight to `colour`; False if some still were at `until`."""
+        try:
+            poll(lambda: self.stats()[colour].current == 0 or None, until, "draining", DRAIN_POLL_SECONDS)
+        except DeadlineExceeded:
+            return False
+        return True

@@ -1,5 +1,5 @@
 """Real containers for the deploy tests: serving images of small SavedModels on the TF Serving stand-in,
-the nginx proxy, and a fresh config (own ports) per test. Everything is named after one random model
+the HAProxy proxy, and a fresh config (own ports) per test. Everything is named after one random model
 name, so nothing here can touch anyone else's containers, and all of it is removed afterwards.
 """
 
@@ -70,7 +70,12 @@ def releases(
 def host(
     docker_client: docker.DockerClient, model_name: str, releases: Releases, tmp_path: Path
 ) -> Iterator[Host]:
-    overrides = {"rest_port": free_port(), "grpc_port": free_port(), **TEST_DEPLOY_SETTINGS}
+    overrides = {
+        "rest_port": free_port(),
+        "grpc_port": free_port(),
+        "metrics_port": free_port(),
+        **TEST_DEPLOY_SETTINGS,
+    }
     config_path = write_config(tmp_path, model_name, overrides)
     config = load(config_path)
     remove_everything(docker_client, model_name)

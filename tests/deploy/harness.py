@@ -22,6 +22,7 @@ from ml.config import Config
 from ml.contract import PROXY_STANDIN
 from serving.deploy import Deployer, Outcome, Step
 from serving.errors import DeployError
+from serving.haproxy_config import Split
 from serving.history import volume_name
 from serving.labels import APP
 from serving.lock import lock_path
@@ -45,7 +46,9 @@ VARIANTS = {
 }
 
 # Fast enough for a test suite, strict enough that each fault trips its check.
-TEST_DEPLOY_SETTINGS: dict[str, float | int] = {
+TEST_DEPLOY_SETTINGS: dict[str, object] = {
+    "steps": "[100]",  # blue/green; the stepped rollout's tests and benchmark name their steps
+    "step_seconds": 2,
     "ready_timeout_seconds": 60,
     "lock_timeout_seconds": 5,
     "bake_seconds": 3,
@@ -60,7 +63,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def write_config(directory: Path, model_name: str, overrides: dict[str, float | int]) -> Path:
+def write_config(directory: Path, model_name: str, overrides: dict[str, object]) -> Path:
     """The project's pipeline.toml with this test's model name, ports and deploy settings."""
     text = (ROOT / "pipeline.toml").read_text(encoding="utf-8")
     values: dict[str, object] = {"name": f'"{model_name}"', **overrides}
@@ -181,6 +184,7 @@ class Host:
         assert state.serving is not None, f"nothing serving; colours {state.colours}"
         assert state.serving.release.version == VARIANTS[variant].semver
         assert list(state.colours) == [state.serving.colour], f"orphan colour left: {state.colours}"
+        assert state.split == Split.all_to(state.serving.colour), state.split
 
 
 def remove_everything(client: docker.DockerClient, model_name: str) -> None:

@@ -5,54 +5,15 @@ SIGKILLed at each step whose re-run converges. Load on the proxy throughout.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
 
 import pytest
 
 from ml.contract import ExitCode
 from serving.deploy import TOTAL_STEPS, Step
-from tests.deploy.harness import PROXY_IMAGE, Host, Releases
-from tests.deploy.models import ROOT
+from tests.deploy.cli import kill_at_line, run_cli
+from tests.deploy.harness import Host, Releases
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-
-CLI_TIMEOUT_SECONDS = 300
-
-
-def _command(host: Host, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "serving",
-        "--config",
-        str(host.config_path),
-        "--proxy-image",
-        PROXY_IMAGE,
-        *args,
-    ]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-
-
-def run_cli(
-    host: Host, *args: str, environ: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        _command(host, *args),
-        cwd=ROOT,
-        env={**_env(), **(environ or {})},
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT_SECONDS,
-    )
-    print(result.stdout, result.stderr)
-    return result
 
 
 def test_revert_twice_is_idempotent(host: Host, releases: Releases) -> None:
@@ -125,23 +86,11 @@ def test_refused_deploy_exit_code(host: Host, releases: Releases) -> None:
 def test_deploy_killed_at_each_step_then_rerun_converges(host: Host, releases: Releases, step: int) -> None:
     host.deploy(releases["v1"])
     with host.load() as load:
-        args = _command(host, "deploy", releases["v2"], "--bake-seconds", "4", "--scale-down-delay", "3")
-        with subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, text=True) as victim:
-            assert victim.stdout is not None
-            # A deploy that hangs silently would block the read below: the watchdog kills it, ending the read.
-            watchdog = threading.Timer(CLI_TIMEOUT_SECONDS, victim.kill)
-            watchdog.start()
-            try:
-                for line in victim.stdout:
-                    print(line, end="")
-                    if line.startswith(f"[{step}/{TOTAL_STEPS}]") and line.rstrip().endswith("..."):
-                        break
-                else:
-                    pytest.fail(f"deploy ended (or hung past {CLI_TIMEOUT_SECONDS} s) before step {step}")
-            finally:
-                watchdog.cancel()
-            victim.send_signal(signal.SIGKILL)
-            victim.wait(timeout=30)
+        kill_at_line(
+            host,
+            ["deploy", releases["v2"], "--bake-seconds", "4", "--scale-down-delay", "3"],
+            lambda line: line.startswith(f"[{step}/{TOTAL_STEPS}]") and line.rstrip().endswith("..."),
+        )
         rerun = run_cli(host, "deploy", releases["v2"], "--bake-seconds", "2")
         report = load.stop()
     assert rerun.returncode == ExitCode.OK, rerun.stderr

@@ -86,7 +86,7 @@ def started(client: docker.DockerClient) -> Iterator[Callable[..., Container]]:
 
     def start(image: str, files: dict[str, str], ports: list[int]) -> Container:
         container = client.containers.create(
-            image, name=unique_name("nginx"), ports={f"{port}/tcp": ("127.0.0.1", 0) for port in ports}
+            image, name=unique_name("proxy"), ports={f"{port}/tcp": ("127.0.0.1", 0) for port in ports}
         )
         containers.append(container)
         container.put_archive("/", tar_of(files))
@@ -110,6 +110,13 @@ def http_get(url: str) -> requests.Response | None:
         return requests.get(url, timeout=2)
     except requests.ConnectionError:
         return None
+
+
+def exec_text(container: Container, command: list[str]) -> tuple[int | None, str]:
+    """Exit code and output (stdout and stderr) of a command run in the container as the image's user."""
+    result = container.exec_run(command)
+    assert isinstance(result.output, bytes)  # not streamed
+    return result.exit_code, result.output.decode()
 
 
 @pytest.mark.registry
@@ -203,56 +210,110 @@ def test_python_base_creates_virtual_environments(client: docker.DockerClient) -
     assert "/tmp/venv/lib/python3.11/site-packages/pip" in output
 
 
+HAPROXY_CONFIG = "/usr/local/etc/haproxy/haproxy.cfg"
+HTTP_DEFAULTS = (
+    "defaults",
+    "    mode http",
+    "    timeout connect 2s",
+    "    timeout client 10s",
+    "    timeout server 10s",
+)
+
+
+def haproxy_config(*lines: str) -> str:
+    return "\n".join(lines) + "\n"
+
+
 @pytest.mark.docker
-def test_nginx_base_serves_a_conf_d_site_and_reloads(
+def test_haproxy_base_runs_the_given_config_with_runtime_api_and_metrics(
     client: docker.DockerClient, started: Callable[..., Container]
 ) -> None:
     image = require_image(client, PROXY_STANDIN)
     token = uuid.uuid4().hex
-    site = "server {{ listen 8080; location / {{ return 200 '{body}'; }} }}\n"
-    container = started(image, {"etc/nginx/conf.d/site.conf": site.format(body=f"first-{token}")}, [80, 8080])
-    site_url = f"http://127.0.0.1:{host_port(container, 8080)}/"
+    # The backend's two servers are frontends of the same HAProxy, each answering with its own body.
+    config = haproxy_config(
+        "global",
+        "    stats socket ipv4@127.0.0.1:9999 level admin",
+        *HTTP_DEFAULTS,
+        "frontend web",
+        "    bind :8080",
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+        "    default_backend be",
+        "backend be",
+        "    server s1 127.0.0.1:8081",
+        "    server s2 127.0.0.1:8082",
+        "frontend s1",
+        "    bind 127.0.0.1:8081",
+        f"    http-request return status 200 content-type text/plain string s1-{token}",
+        "frontend s2",
+        "    bind 127.0.0.1:8082",
+        f"    http-request return status 200 content-type text/plain string s2-{token}",
+    )
+    broken = config.replace("backend be\n", "backend be\n    balance no-such-algorithm\n")
+    container = started(image, {HAPROXY_CONFIG.lstrip("/"): config, "tmp/broken.cfg": broken}, [8080])
+    url = f"http://127.0.0.1:{host_port(container, 8080)}/"
+    answered: set[str] = set()
 
-    default_page = poll(lambda: http_get(f"http://127.0.0.1:{host_port(container, 80)}/"), 30, "default.conf")
-    first = poll(lambda: http_get(site_url), 30, "the conf.d site")
-    container.put_archive("/", tar_of({"etc/nginx/conf.d/site.conf": site.format(body=f"second-{token}")}))
-    config_test = container.exec_run(["nginx", "-t"])
-    reload = container.exec_run(["nginx", "-s", "reload"])
+    def both_servers() -> set[str] | None:
+        response = http_get(url)
+        if response is not None and response.status_code == 200:
+            answered.add(response.text)
+        return answered if len(answered) == 2 else None
 
-    def reloaded_site() -> requests.Response | None:
-        response = http_get(site_url)
-        return response if response is not None and response.text == f"second-{token}" else None
+    poll(both_servers, 30, "both servers to answer through the backend")
+    commands = "set server be/s1 weight 0; get weight be/s1"
+    runtime_code, runtime = exec_text(
+        container, ["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/9999 && echo '{commands}' >&3 && cat <&3"]
+    )
+    after = [http_get(url) for _ in range(6)]
+    metrics = http_get(f"{url}metrics")
+    good_code, good_check = exec_text(container, ["haproxy", "-c", "-f", HAPROXY_CONFIG])
+    broken_code, broken_check = exec_text(container, ["haproxy", "-c", "-f", "/tmp/broken.cfg"])
+    _, user = exec_text(container, ["stat", "-c", "%U %u", "/proc/1"])
+    _, command_line = exec_text(container, ["cat", "/proc/1/cmdline"])
+    container.stop(timeout=10)
+    container.reload()
 
-    def access_log() -> str | None:
-        logs = container.logs(stdout=True, stderr=False).decode()
-        return logs if "GET / HTTP/1.1" in logs else None
-
-    second = poll(reloaded_site, 30, "the reloaded site")
-    stdout_log = poll(access_log, 10, "the access log on stdout")
-
-    assert "Welcome to nginx!" in default_page.text
-    assert first.text == f"first-{token}"
-    assert config_test.exit_code == 0, config_test.output
-    assert reload.exit_code == 0, reload.output
-    assert second.status_code == 200
-    assert '"GET / HTTP/1.1" 200' in stdout_log
-    assert container.attrs["Config"]["Cmd"] == ["nginx", "-g", "daemon off;"]
+    assert answered == {f"s1-{token}", f"s2-{token}"}
+    assert runtime_code == 0, runtime
+    assert "0 (initial 1)" in runtime
+    assert [response.text if response is not None else None for response in after] == [f"s2-{token}"] * 6
+    assert metrics is not None
+    assert metrics.status_code == 200
+    assert 'haproxy_server_weight{proxy="be",server="s1"} 0' in metrics.text
+    assert 'haproxy_server_weight{proxy="be",server="s2"} 1' in metrics.text
+    assert good_code == 0, good_check
+    assert broken_code != 0
+    broken_line = broken.splitlines().index("    balance no-such-algorithm") + 1
+    assert f"[/tmp/broken.cfg:{broken_line}]" in broken_check  # names the broken line
+    assert user.split() == ["haproxy", "99"]  # the official image's uid
+    assert command_line.split("\0")[:-1] == ["haproxy", "-W", "-db", "-f", HAPROXY_CONFIG]
+    assert container.attrs["Config"]["Cmd"] == ["haproxy", "-f", HAPROXY_CONFIG]
+    # SIGUSR1 (the image's STOPSIGNAL) stops the master and its worker gracefully, long before docker's SIGKILL.
+    assert container.attrs["State"]["ExitCode"] == 0
 
 
 @pytest.mark.docker
-def test_nginx_base_proxies_grpc_over_h2c(
+def test_haproxy_base_proxies_grpc_over_h2c(
     client: docker.DockerClient, started: Callable[..., Container]
 ) -> None:
     image = require_image(client, PROXY_STANDIN)
     marker = f"upstream-{uuid.uuid4().hex}"
-    # The upstream is a second h2c server in the same nginx: a gRPC status only it can produce proves
-    # that grpc_pass carried the call over cleartext HTTP/2 and relayed the answer.
-    proxy = (
-        "server { listen 8500 http2; location / { grpc_pass grpc://127.0.0.1:8501; } }\n"
-        "server { listen 8501 http2; location / { default_type application/grpc;"
-        f" add_header grpc-status 12 always; add_header grpc-message {marker} always; return 200; }} }}\n"
+    # The upstream is a second h2c frontend in the same HAProxy: a gRPC status only it can produce proves that
+    # the backend carried the call over cleartext HTTP/2 and relayed the answer.
+    config = haproxy_config(
+        *HTTP_DEFAULTS,
+        "frontend grpc",
+        "    bind :8500 proto h2",
+        "    default_backend upstream",
+        "backend upstream",
+        "    server answer 127.0.0.1:8501 proto h2",
+        "frontend answer",
+        "    bind 127.0.0.1:8501 proto h2",
+        "    http-request return status 200 content-type application/grpc"
+        f" hdr grpc-status 12 hdr grpc-message {marker}",
     )
-    container = started(image, {"etc/nginx/conf.d/grpc.conf": proxy}, [8500])
+    container = started(image, {HAPROXY_CONFIG.lstrip("/"): config}, [8500])
     channel = grpc.insecure_channel(f"127.0.0.1:{host_port(container, 8500)}")
     call = channel.unary_unary(
         "/grpc.health.v1.Health/Check", request_serializer=bytes, response_deserializer=bytes
@@ -266,7 +327,7 @@ def test_nginx_base_proxies_grpc_over_h2c(
         return None
 
     try:
-        error = poll(relayed_status, 30, "nginx to proxy the gRPC call")
+        error = poll(relayed_status, 30, "HAProxy to proxy the gRPC call")
     finally:
         channel.close()
 

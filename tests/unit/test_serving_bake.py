@@ -137,3 +137,32 @@ def test_a_slow_release_fails_on_its_p95_at_the_end_of_the_window() -> None:
     )
     assert report.probes >= MIN_PROBES_FOR_LATENCY
     assert report.failure == "probe p95 80.0 ms over budget 50 ms"
+
+
+def test_a_window_that_no_probe_answered_fails_instead_of_passing_empty() -> None:
+    """The new colour became unreachable before the window began: reading its counters took the whole window."""
+    clock = FakeClock()
+    server = Server(clock)
+
+    def unreachable(deadline: float) -> tuple[float, float] | None:
+        clock.now += 10.0
+        return None
+
+    server.request_counts = unreachable  # type: ignore[method-assign]
+    report = _bake(server)
+    assert report.failure == "no probe was answered within the window"
+
+
+def test_what_the_proxy_counted_wrong_in_live_traffic_fails_the_window() -> None:
+    clock = FakeClock()
+    server = Server(clock)
+    failing_from = clock.now + 3.0
+
+    def live() -> str:
+        return "the proxy counted 2 failed of 40 requests to green" if clock.now >= failing_from else ""
+
+    report = bake(
+        BakeTargets(server, server, server, lambda: True, live), SMOKE, 10.0, THRESHOLDS, 0.0, clock=clock
+    )
+    assert report.failure == "the proxy counted 2 failed of 40 requests to green"
+    assert report.detected_at - failing_from <= HEALTH_INTERVAL_SECONDS + PROBE_INTERVAL_SECONDS

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ml.semver import SemVer
 from serving import history
 from serving.convergence import finished, plan
+from serving.haproxy_config import Split
 from serving.state import ColourState, HostState, Release
 
 VERSION = SemVer.parse("1.0.0")
@@ -38,7 +41,7 @@ def _entry(colour: str, container_id: str) -> history.Entry:
 
 
 def _state(active: str | None, *colours: ColourState) -> HostState:
-    return HostState({c.colour: c for c in colours}, proxy_exists=True, active_colour=active)
+    return HostState({c.colour: c for c in colours}, proxy_exists=True, split=Split.all_to(active))
 
 
 def test_a_sound_host_is_left_alone() -> None:
@@ -91,11 +94,25 @@ def test_a_preview_that_never_finished_never_takes_traffic_back() -> None:
     assert set(result.remove) == {"blue", "green"}
 
 
-def test_a_config_renamed_but_never_loaded_is_loaded() -> None:
+def test_weights_written_but_never_applied_are_applied() -> None:
     result = plan(_state("blue", _colour("blue")), _deployed("blue"), proxy_in_sync=False)
     assert result.switch is not None
     assert result.switch.to == "blue"
-    assert "interrupted switch" in result.switch.note
+    assert "interrupted change" in result.switch.note
+
+
+@pytest.mark.parametrize("share", [10, 50, 90])
+def test_a_canary_interrupted_mid_steps_gives_all_traffic_back_and_drains_first(share: int) -> None:
+    """Killed between two steps: green took a share but never finished its steps; blue is still active."""
+    state = dataclasses.replace(
+        _state("blue", _colour("blue"), _colour("green")), split=Split.canary("blue", "green", share)
+    )
+    result = plan(state, _deployed("blue"), proxy_in_sync=True)
+    assert result.switch is not None
+    assert result.switch.to == "blue"
+    assert f"took {share} % of traffic back from green" in result.switch.note
+    assert result.remove == ("green",)
+    assert result.drain_first
 
 
 def test_no_active_release_removes_every_colour_without_draining() -> None:

@@ -1,0 +1,188 @@
+"""Stepped rollouts against real containers: traffic moves to the new release in shares (10 %, 50 %, 100 %),
+each step analysed on live traffic. Steady load on the proxy from clients that never retry. A good release
+moves with zero failed requests; every fault at a step puts all traffic back on the old release at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from ml.contract import ExitCode
+from serving import history
+from serving.colours import colour_container_name
+from serving.deadline import after, poll
+from serving.deploy import Deployer
+from serving.errors import Reverted
+from serving.haproxy_config import Split
+from serving.history_store import HistoryStore
+from tests.deploy.cli import kill_at_line, run_cli
+from tests.deploy.harness import Host, Releases
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+STEPS = (10, 50, 100)
+FAULT_DEADLINE_SECONDS = 120
+
+
+def _stepped(host: Host, step_seconds: float = 3) -> None:
+    host.settings = dataclasses.replace(host.settings, steps=STEPS, step_seconds=step_seconds)
+
+
+def _history(host: Host) -> list[history.Entry]:
+    return HistoryStore(host.proxy).read()
+
+
+class _AtShare(threading.Thread):
+    """Runs `fault` once the proxy gives `colour` `share` percent of requests; `outcome` says whether it did."""
+
+    def __init__(self, host: Host, colour: str, share: int, fault: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self.host, self.colour, self.share, self.fault = host, colour, share, fault
+        self.outcome = "not yet"
+
+    def run(self) -> None:
+        try:
+            poll(
+                lambda: self.host.state().split.share(self.colour) == self.share or None,
+                after(FAULT_DEADLINE_SECONDS),
+                f"waiting for {self.colour} to take {self.share} %",
+            )
+            self.fault()
+            self.outcome = "done"
+        except Exception as exc:  # reported by the test that waits for it
+            self.outcome = f"failed: {exc!r}"
+
+
+def _reverted_at(
+    host: Host, releases: Releases, share: int, fault: Callable[[str], None]
+) -> tuple[Deployer, str]:
+    """Deploy v2 in steps over v1; at `share`, `fault(new colour's container name)`; expect a revert."""
+    host.deploy(releases["v1"])
+    new_colour = host.state().preview_colour()
+    name = colour_container_name(host.model_name, new_colour)
+    _stepped(host, step_seconds=5)
+    watcher = _AtShare(host, new_colour, share, lambda: fault(name))
+    watcher.start()
+    deployer, out = host.deployer()
+    try:
+        with pytest.raises(Reverted):
+            deployer.run(releases["v2"])
+    finally:
+        print(out.getvalue())
+        watcher.join(timeout=5)
+        print(f"fault at {share} %: {watcher.outcome}")
+    assert watcher.outcome == "done", watcher.outcome
+    output = out.getvalue()
+    state = host.state()
+    assert state.serving is not None
+    assert state.serving.release.version == "1.0.0"
+    assert state.split == Split.all_to(state.serving.colour)
+    assert state.colours[new_colour].status != "running"  # stopped; the next deploy removes it
+    assert _history(host)[-1].result == "reverted"
+    assert _history(host)[-1].traffic_share == share
+    return deployer, output
+
+
+def test_a_good_release_moves_in_steps_with_zero_failed_requests(host: Host, releases: Releases) -> None:
+    host.deploy(releases["v1"])
+    _stepped(host)
+    with host.load() as load:
+        host.deploy(releases["v2"])
+        report = load.stop()
+    assert report.failed == 0, report.summary()
+    host.assert_serving("v2")
+    output = host.outputs[-1]
+    assert "promote green: 10 % -> 50 % -> 100 %" in output or "promote blue: 10 % -> 50 % -> 100 %" in output
+    for share in (10, 50):
+        line = next(line for line in output.splitlines() if line.strip().startswith(f"{share} %:"))
+        assert line.endswith(": pass"), line
+    assert set(report.by_colour) == {"blue", "green"}, report.by_colour
+    assert _history(host)[-1].traffic_share == 100
+    status = json.loads(run_cli(host, "status", "--json").stdout)
+    serving = host.state().serving
+    assert serving is not None
+    assert status["traffic"][serving.colour]["share"] == 100
+    assert status["traffic"][serving.colour]["proxy_sees"] == "UP"
+
+
+def test_the_new_colour_killed_at_10_percent_is_reverted_within_a_second(
+    host: Host, releases: Releases
+) -> None:
+    with host.load() as load:
+        deployer, _ = _reverted_at(host, releases, 10, lambda name: host.client.containers.get(name).kill())
+        report = load.stop()
+    assert deployer.restore_seconds is not None
+    print(f"killed at 10 %: {report.summary()}; restored in {deployer.restore_seconds:.2f} s")
+    assert deployer.restore_seconds <= 1.0
+    assert report.ok > 0
+
+
+def test_errors_at_50_percent_are_reverted(host: Host, releases: Releases) -> None:
+    """The new colour loses its network at 50 %: the proxy counts its failed connections."""
+
+    def cut(name: str) -> None:
+        host.client.networks.get(host.settings.network).disconnect(name)
+
+    with host.load() as load:
+        deployer, output = _reverted_at(host, releases, 50, cut)
+        report = load.stop()
+    print(f"errors at 50 %: {report.summary()}; restored in {deployer.restore_seconds} s")
+    assert "50 %" in output
+    assert report.ok > 0
+
+
+def test_a_new_colour_slow_only_under_load_is_reverted(host: Host, releases: Releases) -> None:
+    """Fast enough alone (it passed the pre-promotion analysis), over the latency budget once it takes a share
+    of real traffic: its CPU is throttled to 2 % at 10 %."""
+
+    def throttle(name: str) -> None:
+        host.client.containers.get(name).update(cpu_period=100_000, cpu_quota=2_000)
+
+    host.settings = dataclasses.replace(
+        host.settings, thresholds=dataclasses.replace(host.settings.thresholds, latency_budget_ms_p95=50)
+    )
+    with host.load() as load:
+        _, output = _reverted_at(host, releases, 10, throttle)
+        report = load.stop()
+    assert "ms" in output
+    print(f"slow under load: {report.summary()}")
+
+
+def test_the_proxy_restarted_mid_rollout_ends_with_the_old_release_serving(
+    host: Host, releases: Releases
+) -> None:
+    def restart(_: str) -> None:
+        host.client.containers.get(host.settings.proxy.container_name).restart(timeout=0)
+
+    with host.load() as load:
+        _reverted_at(host, releases, 10, restart)
+        report = load.stop()
+    # Requests sent while the proxy itself was down fail: that is the fault, not the rollout.
+    print(f"proxy restarted at 10 %: {report.summary()}")
+    assert host.state().split == Split.all_to(host.state().active_colour)
+    assert report.ok > 0
+
+
+def test_a_deploy_killed_between_two_steps_converges_on_rerun(host: Host, releases: Releases) -> None:
+    host.deploy(releases["v1"])
+    old = host.state().active_colour
+    with host.load() as load:
+        kill_at_line(
+            host,
+            ["deploy", releases["v2"], "--steps", "10,50,100", "--step-seconds", "4"],
+            lambda line: line.strip().startswith("10 %:"),
+        )
+        left = host.state().split
+        rerun = run_cli(host, "deploy", releases["v1"])
+        report = load.stop()
+    assert left.active == old
+    assert left.canary_colour is not None, left
+    assert rerun.returncode == ExitCode.OK, rerun.stderr
+    assert f"% of traffic back from {left.canary_colour}" in rerun.stdout
+    host.assert_serving("v1")
+    assert report.failed == 0, report.summary()
