@@ -25,6 +25,7 @@ PROBE_INTERVAL_SECONDS = 0.1
 HEALTH_INTERVAL_SECONDS = 1.0
 PROBE_TIMEOUT_SECONDS = 5.0
 MIN_PROBES_FOR_LATENCY = 20
+COLOUR_STOPPED = "the new colour's container is not running"
 
 
 @dataclass
@@ -86,7 +87,7 @@ def _health_failure(
 ) -> str:
     """Why the new colour itself is unhealthy (stopped, or its own counters show errors), or ''."""
     if not targets.colour_running():
-        return "the new colour's container is not running"
+        return COLOUR_STOPPED
     live = targets.live_traffic_failure()
     if live:
         return live
@@ -113,12 +114,16 @@ def bake(
     def probe_deadline() -> float:
         return clock.monotonic() + PROBE_TIMEOUT_SECONDS
 
-    baseline = targets.colour_rest.request_counts(probe_deadline())
-    next_health = clock.monotonic() + HEALTH_INTERVAL_SECONDS
-
     def fail(reason: str) -> BakeReport:
         report.failure, report.detected_at = reason, clock.monotonic()
         return report
+
+    # Before anything is sent to it: a colour that died has no address left to answer, and a request to it
+    # waits for its whole deadline instead of being refused.
+    if not targets.colour_running():
+        return fail(COLOUR_STOPPED)
+    baseline = targets.colour_rest.request_counts(probe_deadline())
+    next_health = clock.monotonic() + HEALTH_INTERVAL_SECONDS
 
     while clock.monotonic() < ends:
         rest = report.probes % 2 == 0

@@ -107,7 +107,9 @@ defaults
     log global
     option httplog
     option dontlog-normal
-    timeout connect 2s
+    # Colours are on the same Docker network: a connection takes well under a millisecond, and one to a colour
+    # that just died (its address gone, nothing refuses) is given up quickly and tried on another.
+    timeout connect 500ms
     timeout client 75s
     timeout server 60s
     timeout http-keep-alive 75s

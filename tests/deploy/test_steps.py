@@ -9,6 +9,7 @@ import dataclasses
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -22,10 +23,14 @@ from serving.haproxy_config import Split
 from serving.history_store import HistoryStore
 from tests.deploy.cli import kill_at_line, run_cli
 from tests.deploy.harness import Host, Releases
+from tests.deploy.load import LoadReport
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 STEPS = (10, 50, 100)
+REST_CLIENTS = 4
+GRPC_CLIENTS = 1
+IN_FLIGHT = REST_CLIENTS + GRPC_CLIENTS  # requests in flight at any moment: one per client
 FAULT_DEADLINE_SECONDS = 120
 
 
@@ -58,26 +63,34 @@ class _AtShare(threading.Thread):
             self.outcome = f"failed: {exc!r}"
 
 
-def _reverted_at(
-    host: Host, releases: Releases, share: int, fault: Callable[[str], None]
-) -> tuple[Deployer, str]:
-    """Deploy v2 in steps over v1; at `share`, `fault(new colour's container name)`; expect a revert."""
+@dataclass(frozen=True)
+class Reversal:
+    deployer: Deployer
+    output: str
+    reason: str  # what the deploy said ended it
+    load: LoadReport  # from the start of the stepped deploy to its end
+
+
+def _reverted_at(host: Host, releases: Releases, share: int, fault: Callable[[str], None]) -> Reversal:
+    """Deploy v2 in steps over v1 under load; at `share`, `fault(new colour's container name)`; expect a revert
+    that leaves v1 taking all traffic."""
     host.deploy(releases["v1"])
     new_colour = host.state().preview_colour()
     name = colour_container_name(host.model_name, new_colour)
     _stepped(host, step_seconds=5)
     watcher = _AtShare(host, new_colour, share, lambda: fault(name))
-    watcher.start()
     deployer, out = host.deployer()
-    try:
-        with pytest.raises(Reverted):
-            deployer.run(releases["v2"])
-    finally:
-        print(out.getvalue())
-        watcher.join(timeout=5)
-        print(f"fault at {share} %: {watcher.outcome}")
+    with host.load(rest_clients=REST_CLIENTS, grpc_clients=GRPC_CLIENTS) as load:
+        watcher.start()
+        try:
+            with pytest.raises(Reverted) as reverted:
+                deployer.run(releases["v2"])
+        finally:
+            print(out.getvalue())
+            watcher.join(timeout=5)
+            print(f"fault at {share} %: {watcher.outcome}")
+        report = load.stop()
     assert watcher.outcome == "done", watcher.outcome
-    output = out.getvalue()
     state = host.state()
     assert state.serving is not None
     assert state.serving.release.version == "1.0.0"
@@ -85,7 +98,11 @@ def _reverted_at(
     assert state.colours[new_colour].status != "running"  # stopped; the next deploy removes it
     assert _history(host)[-1].result == "reverted"
     assert _history(host)[-1].traffic_share == share
-    return deployer, output
+    restored = deployer.restore_seconds
+    assert restored is not None
+    print(f"fault at {share} %: {report.summary()}; restored {restored:.2f} s after detection")
+    assert report.ok > 0
+    return Reversal(deployer, out.getvalue(), str(reverted.value), report)
 
 
 def test_a_good_release_moves_in_steps_with_zero_failed_requests(host: Host, releases: Releases) -> None:
@@ -113,27 +130,23 @@ def test_a_good_release_moves_in_steps_with_zero_failed_requests(host: Host, rel
 def test_the_new_colour_killed_at_10_percent_is_reverted_within_a_second(
     host: Host, releases: Releases
 ) -> None:
-    with host.load() as load:
-        deployer, _ = _reverted_at(host, releases, 10, lambda name: host.client.containers.get(name).kill())
-        report = load.stop()
-    assert deployer.restore_seconds is not None
-    print(f"killed at 10 %: {report.summary()}; restored in {deployer.restore_seconds:.2f} s")
-    assert deployer.restore_seconds <= 1.0
-    assert report.ok > 0
+    reversal = _reverted_at(host, releases, 10, lambda name: host.client.containers.get(name).kill())
+    assert reversal.deployer.restore_seconds is not None
+    assert reversal.deployer.restore_seconds <= 1.0
+    # Only what was in flight to it when it died; the proxy sends the rest to the old colour.
+    assert reversal.load.failed <= IN_FLIGHT, reversal.load.summary()
 
 
 def test_errors_at_50_percent_are_reverted(host: Host, releases: Releases) -> None:
-    """The new colour loses its network at 50 %: the proxy counts its failed connections."""
+    """The new colour loses its network at 50 %: the proxy counts its failed connections and its health check
+    finds it down."""
 
     def cut(name: str) -> None:
         host.client.networks.get(host.settings.network).disconnect(name)
 
-    with host.load() as load:
-        deployer, output = _reverted_at(host, releases, 50, cut)
-        report = load.stop()
-    print(f"errors at 50 %: {report.summary()}; restored in {deployer.restore_seconds} s")
-    assert "50 %" in output
-    assert report.ok > 0
+    reversal = _reverted_at(host, releases, 50, cut)
+    assert "50 %:" in reversal.output
+    assert reversal.load.failed <= IN_FLIGHT, reversal.load.summary()
 
 
 def test_a_new_colour_slow_only_under_load_is_reverted(host: Host, releases: Releases) -> None:
@@ -146,11 +159,11 @@ def test_a_new_colour_slow_only_under_load_is_reverted(host: Host, releases: Rel
     host.settings = dataclasses.replace(
         host.settings, thresholds=dataclasses.replace(host.settings.thresholds, latency_budget_ms_p95=50)
     )
-    with host.load() as load:
-        _, output = _reverted_at(host, releases, 10, throttle)
-        report = load.stop()
-    assert "ms" in output
-    print(f"slow under load: {report.summary()}")
+    reversal = _reverted_at(host, releases, 10, throttle)
+    verdict = next(line for line in reversal.output.splitlines() if line.strip().startswith("10 %:"))
+    assert "FAIL" in verdict
+    assert "ms" in verdict
+    assert reversal.load.failed <= IN_FLIGHT, reversal.load.summary()
 
 
 def test_the_proxy_restarted_mid_rollout_ends_with_the_old_release_serving(
@@ -159,13 +172,10 @@ def test_the_proxy_restarted_mid_rollout_ends_with_the_old_release_serving(
     def restart(_: str) -> None:
         host.client.containers.get(host.settings.proxy.container_name).restart(timeout=0)
 
-    with host.load() as load:
-        _reverted_at(host, releases, 10, restart)
-        report = load.stop()
+    reversal = _reverted_at(host, releases, 10, restart)
     # Requests sent while the proxy itself was down fail: that is the fault, not the rollout.
-    print(f"proxy restarted at 10 %: {report.summary()}")
-    assert host.state().split == Split.all_to(host.state().active_colour)
-    assert report.ok > 0
+    print(reversal.reason)
+    assert "proxy" in reversal.reason
 
 
 def test_a_deploy_killed_between_two_steps_converges_on_rerun(host: Host, releases: Releases) -> None:

@@ -166,3 +166,14 @@ def test_what_the_proxy_counted_wrong_in_live_traffic_fails_the_window() -> None
     )
     assert report.failure == "the proxy counted 2 failed of 40 requests to green"
     assert report.detected_at - failing_from <= HEALTH_INTERVAL_SECONDS + PROBE_INTERVAL_SECONDS
+
+
+def test_a_colour_already_stopped_fails_before_any_request_to_it() -> None:
+    """Its address is gone: a request to it would wait for its whole deadline instead of being refused."""
+    clock = FakeClock()
+    server = Server(clock)
+    started = clock.now
+    report = _bake(server, colour_running=False)
+    assert report.failure == "the new colour's container is not running"
+    assert report.detected_at == started
+    assert server.probes == []
