@@ -145,7 +145,7 @@ _Section = TypeVar("_Section")
 
 def traffic_steps(value: object, key: str = "--steps") -> tuple[int, ...]:
     """A stepped rollout's shares of traffic in percent: increasing, ending at 100 (`[100]` alone: all at once)."""
-    if not isinstance(value, Sequence) or isinstance(value, str) or not value:
+    if not isinstance(value, Sequence) or isinstance(value, str | bytes) or not value:
         raise ConfigError(f"{key} must be a list of percentages ending at 100, got {value!r}")
     if any(not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 100 for v in value):
         raise ConfigError(f"{key}: every step is a whole percentage from 1 to 100, got {list(value)!r}")

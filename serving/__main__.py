@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         "100 alone moves all traffic at once (default: config)",
     )
     deploy.add_argument(
-        "--step-seconds", type=float, help="analysis on live traffic at each step (default: config)"
+        "--step-seconds", type=_positive, help="analysis on live traffic at each step (default: config)"
     )
     revert = commands.add_parser("revert", help="put back the previous (or a named) successful release")
     revert.add_argument("--to", metavar="VERSION", help="semantic version to put back")
@@ -84,6 +84,16 @@ def _steps(text: str) -> tuple[int, ...]:
         return traffic_steps([int(part) for part in text.split(",")])
     except (ValueError, ConfigError) as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
+    return value
 
 
 def _release_image(config: Config, version_file: Path) -> str:

@@ -35,13 +35,31 @@ def finished(colour: ColourState, entries: list[history.Entry]) -> bool:
     return any(e.container_id == colour.container_id and e.result == history.RESULT_DEPLOYED for e in entries)
 
 
+def _finished_at(colour: ColourState, entries: list[history.Entry]) -> int:
+    """Position in the history of this container's completed rollout (-1: none)."""
+    return max(
+        (
+            i
+            for i, e in enumerate(entries)
+            if e.container_id == colour.container_id and e.result == history.RESULT_DEPLOYED
+        ),
+        default=-1,
+    )
+
+
 def plan(state: HostState, entries: list[history.Entry], proxy_in_sync: bool) -> ConvergencePlan:
     """`proxy_in_sync`: the proxy runs the live file's weights (false only after an interruption between
     writing the file and applying them)."""
     active = state.active
     canary = state.split.canary_colour
+    # The newest finished rollout first: after a reboot both colours may run.
     fallback = next(
-        (c for c in state.colours.values() if c is not active and c.running and finished(c, entries)), None
+        (
+            c
+            for c in sorted(state.colours.values(), key=lambda c: _finished_at(c, entries), reverse=True)
+            if c is not active and c.running and finished(c, entries)
+        ),
+        None,
     )
     active_sound = active is not None and active.running and finished(active, entries)
     switch = None
@@ -51,6 +69,10 @@ def plan(state: HostState, entries: list[history.Entry], proxy_in_sync: bool) ->
         )
     elif state.active_colour is not None and (active is None or not active.running):
         switch = Switch(None, f"active colour {state.active_colour} was not running: proxy answers 503")
+    elif state.active_colour is None and fallback is not None:
+        # A proxy created anew (removed by hand, or replacing an older proxy) routes nowhere, while the release
+        # that finished its rollout still runs: it keeps serving.
+        switch = Switch(fallback.colour, f"routed to {fallback.colour}, the finished release still running")
     elif canary is not None:
         switch = Switch(
             state.active_colour,

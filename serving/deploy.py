@@ -22,7 +22,7 @@ import docker
 from serving import convergence, history
 from serving.deadline import after
 from serving.errors import DeployError
-from serving.haproxy_config import Split
+from serving.haproxy_config import SERVER_TIMEOUT_SECONDS, Split
 from serving.history_store import Attempt, HistoryRecorder, HistoryStore
 from serving.lock import deploy_lock, lock_path
 from serving.proxy import Proxy
@@ -47,9 +47,8 @@ class Step(IntEnum):
 
 
 TOTAL_STEPS = len(Step)
-# Requests in flight to a colour that no longer takes traffic: predicts take milliseconds, a slow one the
-# proxy's server timeout at most.
-DRAIN_TIMEOUT_SECONDS = 65
+# Requests in flight to a colour that no longer takes traffic end within the proxy's server timeout.
+DRAIN_TIMEOUT_SECONDS = SERVER_TIMEOUT_SECONDS + 5
 
 
 @dataclass(frozen=True)
@@ -140,7 +139,6 @@ class Deployer:
                 # The release passed and serves; only its return after a crash or reboot is not assured.
                 self.steps.say(f"warning: {exc}")
             if serving is not None:
-                # Clients may still hold connections to the old colour; give them time to move.
                 self._scale_down(serving.colour)
             self.steps.detail(
                 f"history updated; {'old colour ' + serving.colour + ' removed' if serving else 'first release'}"

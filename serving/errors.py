@@ -37,7 +37,7 @@ class LockTimeout(InfrastructureError):
 
 
 class ProxyConfigRejected(InfrastructureError):
-    """`nginx -t` refused a rendered config; it was not loaded."""
+    """`haproxy -c` refused a rendered config; it was not used."""
 
 
 class BadInput(DeployError):
@@ -64,7 +64,8 @@ class AnalysisFailed(Refused):
 
 
 class Reverted(DeployError):
-    """The release took traffic, failed the bake window and the previous release was put back."""
+    """The release took a share of traffic, failed a step's analysis or the bake window, and the previous release
+    takes all traffic again."""
 
     exit_code = ExitCode.REVERTED
     history_result = RESULT_REVERTED

@@ -24,6 +24,9 @@ LOADED_CONF = f"{CONF_DIR}/haproxy.cfg.loaded"  # copy of the live file as of th
 # The runtime API listens on the proxy container's own loopback: reachable by `docker exec`, not by the
 # colours on the network.
 ADMIN_PORT = 9999
+# The longest a colour may take to answer one request; also how long a colour taken out of traffic may still
+# be finishing requests.
+SERVER_TIMEOUT_SECONDS = 60
 METRICS_PORT = 8404  # Prometheus metrics per frontend, backend and server, at /metrics
 METRICS_PATH = "/metrics"
 REST_BACKEND = "rest"
@@ -111,7 +114,7 @@ defaults
     # that just died (its address gone, nothing refuses) is given up quickly and tried on another.
     timeout connect 500ms
     timeout client 75s
-    timeout server 60s
+    timeout server {SERVER_TIMEOUT_SECONDS}s
     timeout http-keep-alive 75s
     # A request that could not reach a colour (it just stopped) goes to another: clients see no error.
     retries 2

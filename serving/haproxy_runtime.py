@@ -11,13 +11,14 @@ from serving.colours import COLOURS
 from serving.errors import InfrastructureError
 from serving.haproxy_config import BACKENDS, REST_BACKEND, Split
 
+UP = "UP"  # a server's status once its health check passes
 _RESPONSE_CLASSES = ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx", "hrsp_other")
 
 
 def weight_commands(split: Split) -> str:
-    """One line of runtime commands setting every server's weight. Raised weights come first: lowering one
-    colour before raising the other would leave a moment with no weight anywhere, and a request sent then
-    would get a 503."""
+    """One line of runtime commands setting every server's weight, the highest new weight first: setting the
+    colour that drops to 0 before the one that rises from 0 would leave a moment with no weight anywhere, and a
+    request sent then would get a 503."""
     ordered = sorted(COLOURS, key=lambda colour: -split.share(colour))
     return "; ".join(
         f"set server {backend}/{colour} weight {split.share(colour)}"
@@ -34,7 +35,6 @@ class ColourTraffic:
     weight: int  # as the proxy runs it
     requests: int  # answered by the colour, any status
     errors: int  # 5xx answers, failed connections and broken responses
-    retried: int  # requests the proxy sent to another colour after this one failed them
     current: int  # requests in flight
     response_ms: float  # average response time over its last 1024 REST requests
 
@@ -48,7 +48,6 @@ class ColourTraffic:
             weight=self.weight,
             requests=self.requests - earlier.requests,
             errors=self.errors - earlier.errors,
-            retried=self.retried - earlier.retried,
             current=self.current,
             response_ms=self.response_ms,
         )
@@ -83,7 +82,6 @@ def parse_stats(text: str) -> dict[str, ColourTraffic]:
             weight=_count(rest, "weight"),
             requests=sum(_count(row, field) for row in own for field in _RESPONSE_CLASSES),
             errors=sum(_count(row, f) for row in own for f in ("hrsp_5xx", "econ", "eresp")),
-            retried=sum(_count(row, f) for row in own for f in ("wretr", "wredis")),
             current=sum(_count(row, "scur") for row in own),
             response_ms=float(_count(rest, "rtime")),
         )

@@ -19,15 +19,17 @@ from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.errors import (
     AnalysisFailed,
+    DeadlineExceeded,
     DeployError,
     InfrastructureError,
+    ModelNotReady,
     ProxyConfigRejected,
     Reverted,
     Transient,
 )
 from serving.grpc_client import GrpcClient
 from serving.haproxy_config import Split
-from serving.haproxy_runtime import ColourTraffic
+from serving.haproxy_runtime import UP, ColourTraffic
 from serving.history_store import Attempt
 from serving.runner import ColourRunner, Endpoints, smoke_set_from_image
 from serving.settings import DeploySettings
@@ -87,7 +89,12 @@ class Rollout:
 
             shares = settings.steps if previous is not None else (100,)
             with self.steps.step(f"promote {preview.colour}: {' -> '.join(f'{s} %' for s in shares)}"):
-                self.traffic.wait_up(preview.colour, after(PROXY_SEES_COLOUR_SECONDS))
+                try:
+                    self.traffic.wait_up(preview.colour, after(PROXY_SEES_COLOUR_SECONDS))
+                except DeadlineExceeded as exc:
+                    raise ModelNotReady(
+                        f"the proxy's health check never found {preview.name} up: {exc}"
+                    ) from exc
                 # Set first: a shift can fail after the new weights are live, and the preview must then be
                 # shifted away from, never removed from under the proxy.
                 promoted = True
@@ -113,7 +120,15 @@ class Rollout:
                 preview.remove()
                 raise
             detected = exc.report.detected_at if isinstance(exc, _BakeFailed) else time.monotonic()
-            restored = self._put_back(previous, preview, detected)
+            try:
+                restored = self._put_back(previous, preview, detected)
+            except DeployError as put_back:
+                # Stopped anyway: the proxy's health check then takes it out of whatever share it still has.
+                preview.stop()
+                self.steps.block(f"{preview.name} logs", preview.logs())
+                raise InfrastructureError(
+                    f"{exc}; putting the previous release back failed: {put_back}"
+                ) from exc
             self.steps.block(f"{preview.name} logs", preview.logs())
             if isinstance(exc, Exception):
                 raise Reverted(f"{exc}; {restored}") from exc
@@ -191,7 +206,7 @@ class Rollout:
 
         def live_traffic_failure() -> str:
             now = self.traffic.stats()[colour].since(before[colour])
-            if now.status != "UP":
+            if now.status != UP:
                 return f"the proxy's health check finds {colour} {now.status}"
             if now.errors and now.error_rate > settings.max_bake_error_rate:
                 return f"the proxy counted {now.errors} failed of {now.requests} requests to {colour}"

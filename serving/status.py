@@ -50,8 +50,8 @@ def collect(client: docker.DockerClient, proxy: Proxy, proxy_rest_url: str, entr
 
 
 def _traffic(proxy: Proxy, state: HostState) -> dict[str, Any]:
-    """Per running colour: its release, configured share, the proxy's view of it and its answers counted since
-    the proxy started."""
+    """Per colour container: its release, the share of requests the proxy gives it now (its live weight), the
+    proxy's health check verdict and its answers counted since the proxy started."""
     if not state.colours or not state.proxy_exists:
         return {}
     try:
@@ -61,7 +61,7 @@ def _traffic(proxy: Proxy, state: HostState) -> dict[str, Any]:
     return {
         name: {
             "version": colour.release.version,
-            "share": state.split.share(name),
+            "share": counted[name].weight,
             "proxy_sees": counted[name].status,
             "requests": counted[name].requests,
             "errors": counted[name].errors,

@@ -16,7 +16,7 @@ from serving.archive import single_file_tar
 from serving.deadline import poll
 from serving.errors import DeadlineExceeded, InfrastructureError, ProxyConfigRejected, Transient
 from serving.haproxy_config import ADMIN_PORT, CONF_DIR, LIVE_CONF, LOADED_CONF, NEXT_CONF, Split, render
-from serving.haproxy_runtime import ColourTraffic, parse_stats, weight_commands
+from serving.haproxy_runtime import UP, ColourTraffic, parse_stats, weight_commands
 from serving.proxy import Proxy
 
 _REJECTED = 65  # exit status of the shift script when `haproxy -c` fails
@@ -75,7 +75,7 @@ class Traffic:
 
         def up() -> bool | None:
             status = self.stats()[colour].status
-            if status == "UP":
+            if status == UP:
                 return True
             raise Transient(f"the proxy sees {colour} {status}")
 

@@ -145,7 +145,8 @@ def test_errors_at_50_percent_are_reverted(host: Host, releases: Releases) -> No
         host.client.networks.get(host.settings.network).disconnect(name)
 
     reversal = _reverted_at(host, releases, 50, cut)
-    assert "50 %:" in reversal.output
+    verdict = next(line for line in reversal.output.splitlines() if line.strip().startswith("50 %:"))
+    assert ": FAIL " in verdict, verdict
     assert reversal.load.failed <= IN_FLIGHT, reversal.load.summary()
 
 
@@ -161,8 +162,8 @@ def test_a_new_colour_slow_only_under_load_is_reverted(host: Host, releases: Rel
     )
     reversal = _reverted_at(host, releases, 10, throttle)
     verdict = next(line for line in reversal.output.splitlines() if line.strip().startswith("10 %:"))
-    assert "FAIL" in verdict
-    assert "ms" in verdict
+    # The proxy's measure of live answers, not the probes (which the throttling slows as well), caught it.
+    assert "FAIL the proxy measured" in verdict, verdict
     assert reversal.load.failed <= IN_FLIGHT, reversal.load.summary()
 
 
@@ -174,8 +175,9 @@ def test_the_proxy_restarted_mid_rollout_ends_with_the_old_release_serving(
 
     reversal = _reverted_at(host, releases, 10, restart)
     # Requests sent while the proxy itself was down fail: that is the fault, not the rollout.
-    print(reversal.reason)
-    assert "proxy" in reversal.reason
+    assert "the proxy restarted" in reversal.reason or "runtime API does not answer" in reversal.reason, (
+        reversal.reason
+    )
 
 
 def test_a_deploy_killed_between_two_steps_converges_on_rerun(host: Host, releases: Releases) -> None:

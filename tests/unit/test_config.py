@@ -92,3 +92,20 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("[model\nname = 1")
     with pytest.raises(configuration.ConfigError, match="not valid TOML"):
         configuration.load(bad)
+
+
+@pytest.mark.parametrize("steps", [[100], [10, 50, 100], [1, 100]])
+def test_traffic_steps_increase_and_end_at_100(raw: dict[str, Any], steps: list[int]) -> None:
+    raw["deploy"]["steps"] = steps
+    assert configuration.parse(raw).deploy.steps == tuple(steps)
+
+
+@pytest.mark.parametrize(
+    "steps", [[], [50], [50, 10, 100], [10, 10, 100], [0, 100], [10, 101], [10.5, 100], [True], "100", b"d"]
+)
+def test_traffic_steps_that_are_not_increasing_percentages_ending_at_100_name_the_key(
+    raw: dict[str, Any], steps: object
+) -> None:
+    raw["deploy"]["steps"] = steps
+    with pytest.raises(configuration.ConfigError, match=r"deploy\.steps"):
+        configuration.parse(raw)

@@ -41,3 +41,16 @@ def test_status_and_help_do_not_load_tensorflow() -> None:
     code = "import sys, serving.__main__, serving.status; print('tensorflow' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--steps", "50,10"), ("--steps", "10,50"), ("--steps", "x"), ("--step-seconds", "0")],
+)
+def test_bad_steps_are_a_usage_error_before_anything_runs(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["deploy", "some-image", option, value])
+    assert exited.value.code == 2
+    assert option in capsys.readouterr().err

@@ -115,12 +115,30 @@ def test_a_canary_interrupted_mid_steps_gives_all_traffic_back_and_drains_first(
     assert result.drain_first
 
 
-def test_no_active_release_removes_every_colour_without_draining() -> None:
-    result = plan(_state(None, _colour("blue"), _colour("green")), _deployed("blue"), proxy_in_sync=True)
+def test_no_active_release_and_nothing_finished_removes_every_colour_without_draining() -> None:
+    result = plan(_state(None, _colour("blue"), _colour("green")), [], proxy_in_sync=True)
     assert result.switch is None
     assert result.routed is None
     assert set(result.remove) == {"blue", "green"}
     assert not result.drain_first
+
+
+def test_a_new_proxy_routes_to_the_finished_release_that_still_runs() -> None:
+    """The proxy was created anew (removed by hand, or replacing an older one) and routes nowhere: the release
+    that finished its rollout keeps serving instead of being removed."""
+    result = plan(_state(None, _colour("blue"), _colour("green")), _deployed("blue"), proxy_in_sync=True)
+    assert result.switch is not None
+    assert result.switch.to == "blue"
+    assert result.remove == ("green",)
+    assert not result.drain_first
+
+
+def test_of_two_finished_releases_the_newest_takes_over() -> None:
+    result = plan(
+        _state(None, _colour("blue"), _colour("green")), _deployed("green", "blue"), proxy_in_sync=True
+    )
+    assert result.switch is not None
+    assert result.switch.to == "blue"
 
 
 def test_finished_is_per_container_not_per_colour() -> None:
