@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ml.config import Config
-from serving.haproxy_config import METRICS_PATH
 from serving.proxy import ProxySettings
 from serving.thresholds import Thresholds
 
@@ -65,10 +64,6 @@ class DeploySettings:
     @property
     def proxy_rest_url(self) -> str:
         return f"http://127.0.0.1:{self.proxy.rest_port}"
-
-    @property
-    def proxy_metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.proxy.metrics_port}{METRICS_PATH}"
 
     @property
     def proxy_grpc_target(self) -> str:

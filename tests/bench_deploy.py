@@ -33,6 +33,7 @@ from tests.deploy.harness import (
     PROXY_IMAGE,
     TEST_DEPLOY_SETTINGS,
     VARIANTS,
+    AtShare,
     Host,
     free_port,
     remove_everything,
@@ -162,13 +163,7 @@ def _stepped(host: Host, tags: dict[str, str]) -> list[tuple[str, str]]:
     new_colour = host.state().preview_colour()
     name = colour_container_name(host.model_name, new_colour)
 
-    def kill_at_50() -> None:
-        deadline = after(120)
-        while time.monotonic() < deadline and host.proxy.split().share(new_colour) != 50:
-            time.sleep(SPLIT_POLL_SECONDS)
-        host.client.containers.get(name).kill()
-
-    killer = threading.Thread(target=kill_at_50, daemon=True)
+    killer = AtShare(host, new_colour, 50, lambda: host.client.containers.get(name).kill())
     with host.load(rest_clients=LOAD_CLIENTS, grpc_clients=1) as load_:
         killer.start()
         deployer, _ = host.deployer()
@@ -180,7 +175,12 @@ def _stepped(host: Host, tags: dict[str, str]) -> list[tuple[str, str]]:
         killer.join(timeout=10)
         report = load_.stop()
     restored = deployer.restore_seconds
-    rows.append(("stepped, killed at 50 %: failed requests", f"{report.failed} of {report.total}; {outcome}"))
+    rows.append(
+        (
+            "stepped, killed at 50 %: failed requests",
+            f"{report.failed} of {report.total}; kill {killer.outcome}; {outcome}",
+        )
+    )
     rows.append(
         (
             "stepped, killed at 50 %: detected -> restored",

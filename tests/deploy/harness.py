@@ -20,6 +20,7 @@ import pytest
 
 from ml.config import Config
 from ml.contract import PROXY_STANDIN
+from serving.deadline import after, poll
 from serving.deploy import Deployer, Outcome, Step
 from serving.errors import DeployError
 from serving.haproxy_config import Split
@@ -34,6 +35,7 @@ from tests.deploy.models import REVISION, ROOT, Variant, build_image
 
 PROXY_IMAGE = PROXY_STANDIN
 KILL_DEADLINE_SECONDS = 300
+AT_SHARE_DEADLINE_SECONDS = 120
 
 VARIANTS = {
     "v1": Variant("1.0.0", seed=1),
@@ -55,6 +57,27 @@ TEST_DEPLOY_SETTINGS: dict[str, object] = {
     "scale_down_delay_seconds": 0.5,
     "smoke_requests": 20,
 }
+
+
+class AtShare(threading.Thread):
+    """Runs `fault` once the proxy gives `colour` `share` percent of requests; `outcome` says whether it did."""
+
+    def __init__(self, host: Host, colour: str, share: int, fault: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self.host, self.colour, self.share, self.fault = host, colour, share, fault
+        self.outcome = "not yet"
+
+    def run(self) -> None:
+        try:
+            poll(
+                lambda: self.host.state().split.share(self.colour) == self.share or None,
+                after(AT_SHARE_DEADLINE_SECONDS),
+                f"waiting for {self.colour} to take {self.share} %",
+            )
+            self.fault()
+            self.outcome = "done"
+        except Exception as exc:  # reported by the test that waits for it
+            self.outcome = f"failed: {exc!r}"
 
 
 def free_port() -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,13 +15,12 @@ import pytest
 from ml.contract import ExitCode
 from serving import history
 from serving.colours import colour_container_name
-from serving.deadline import after, poll
 from serving.deploy import Deployer
 from serving.errors import Reverted
 from serving.haproxy_config import Split
 from serving.history_store import HistoryStore
 from tests.deploy.cli import kill_at_line, run_cli
-from tests.deploy.harness import Host, Releases
+from tests.deploy.harness import AtShare, Host, Releases
 from tests.deploy.load import LoadReport
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -31,7 +29,6 @@ STEPS = (10, 50, 100)
 REST_CLIENTS = 4
 GRPC_CLIENTS = 1
 IN_FLIGHT = REST_CLIENTS + GRPC_CLIENTS  # requests in flight at any moment: one per client
-FAULT_DEADLINE_SECONDS = 120
 
 
 def _stepped(host: Host, step_seconds: float = 3) -> None:
@@ -40,27 +37,6 @@ def _stepped(host: Host, step_seconds: float = 3) -> None:
 
 def _history(host: Host) -> list[history.Entry]:
     return HistoryStore(host.proxy).read()
-
-
-class _AtShare(threading.Thread):
-    """Runs `fault` once the proxy gives `colour` `share` percent of requests; `outcome` says whether it did."""
-
-    def __init__(self, host: Host, colour: str, share: int, fault: Callable[[], None]) -> None:
-        super().__init__(daemon=True)
-        self.host, self.colour, self.share, self.fault = host, colour, share, fault
-        self.outcome = "not yet"
-
-    def run(self) -> None:
-        try:
-            poll(
-                lambda: self.host.state().split.share(self.colour) == self.share or None,
-                after(FAULT_DEADLINE_SECONDS),
-                f"waiting for {self.colour} to take {self.share} %",
-            )
-            self.fault()
-            self.outcome = "done"
-        except Exception as exc:  # reported by the test that waits for it
-            self.outcome = f"failed: {exc!r}"
 
 
 @dataclass(frozen=True)
@@ -78,7 +54,7 @@ def _reverted_at(host: Host, releases: Releases, share: int, fault: Callable[[st
     new_colour = host.state().preview_colour()
     name = colour_container_name(host.model_name, new_colour)
     _stepped(host, step_seconds=5)
-    watcher = _AtShare(host, new_colour, share, lambda: fault(name))
+    watcher = AtShare(host, new_colour, share, lambda: fault(name))
     deployer, out = host.deployer()
     with host.load(rest_clients=REST_CLIENTS, grpc_clients=GRPC_CLIENTS) as load:
         watcher.start()
