@@ -89,6 +89,16 @@ class DeployConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    port: int
+    scrape_interval_seconds: float
+    window_seconds: float
+    alert_after_seconds: float
+    max_error_ratio: float
+    latency_budget_ms_p99: float
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig
     data: DataConfig
@@ -98,6 +108,7 @@ class Config:
     images: ImagesConfig
     serving: ServingConfig
     deploy: DeployConfig
+    monitoring: MonitoringConfig
 
     # Image repositories must be lower case; a GHCR namespace is the owner's name, which may not be.
     @property
@@ -138,6 +149,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "serving.metrics_port": (1, 65535),
     "deploy.scale_down_delay_seconds": (0, 86_400),
     "deploy.max_bake_error_rate": (0.0, 1.0),
+    "monitoring.port": (1, 65535),
+    "monitoring.alert_after_seconds": (0, 86_400),
+    "monitoring.max_error_ratio": (0.0, 1.0),
 }
 
 _Section = TypeVar("_Section")

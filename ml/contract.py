@@ -35,6 +35,7 @@ REVISION_LABEL = "org.opencontainers.image.revision"  # the commit an image was 
 SERVING_STANDIN = "local/tensorflow-serving:standin"
 TRAINING_STANDIN = "local/python:3.11"
 PROXY_STANDIN = "local/haproxy:standin"
+MONITORING_STANDIN = "local/prometheus:standin"
 
 
 # unique: two names for one value would silently become aliases of one member.
@@ -57,3 +58,5 @@ class ExitCode(IntEnum):
     ACCESS_DENIED = 12  # the registry refused these credentials (or none): HTTP 401/403
     JOB_FAILED = 13  # a workflow job failed under act, or act could not run it
     DOWNLOAD_FAILED = 14  # packages, wheels or an official base image could not be downloaded
+    DEGRADED = 15  # `serving monitor`: the live release answers, but a check or an alert rule failed
+    DOWN = 16  # `serving monitor`: the live release does not serve (stopped, model not AVAILABLE, or none)

@@ -16,11 +16,13 @@ import docker.errors
 import requests
 
 from ml.config import DEFAULT_PATH, Config, ConfigError, load, traffic_steps
-from ml.contract import PROXY_STANDIN, ExitCode
+from ml.contract import MONITORING_STANDIN, PROXY_STANDIN, ExitCode
 from ml.semver import VersionError, read_version
 from serving import github
 from serving.errors import BadInput, DeployError, InfrastructureError
+from serving.history import DEGRADED, DOWN, HEALTHY
 from serving.history_store import HistoryStore
+from serving.prometheus_config import MonitoringSettings
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
 from serving.state import read_state
@@ -28,6 +30,7 @@ from serving.status import collect, render_json, render_text
 
 # The project's bases tag the pinned official HAProxy (or its stand-in) with this name.
 DEFAULT_PROXY_IMAGE = PROXY_STANDIN
+_VERDICT_CODES = {HEALTHY: ExitCode.OK, DEGRADED: ExitCode.DEGRADED, DOWN: ExitCode.DOWN}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -73,6 +76,23 @@ def _parser() -> argparse.ArgumentParser:
     source = smoke.add_mutually_exclusive_group()
     source.add_argument("--model-dir", type=Path, help="exported model version dir holding assets.extra/")
     source.add_argument("--image", help="serving image holding the smoke set (default: VERSION's release)")
+
+    monitoring = commands.add_parser("monitoring", help="start (or update) Prometheus with the alert rules")
+    monitoring.add_argument(
+        "--image", default=MONITORING_STANDIN, help="Prometheus image (default %(default)s)"
+    )
+    monitoring.add_argument("--remove", action="store_true", help="remove the Prometheus container")
+
+    monitor = commands.add_parser("monitor", help="one health verdict on the live release")
+    monitor.add_argument(
+        "--window", type=_positive, help="seconds of probes through the proxy (default: config)"
+    )
+    monitor.add_argument("--json", action="store_true", help="the verdict as JSON on stdout")
+    monitor.add_argument(
+        "--revert-on-failure",
+        action="store_true",
+        help="put back the previous good release when the verdict is not healthy",
+    )
 
     status = commands.add_parser("status", help="active release, health and recent history")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -193,6 +213,49 @@ def _smoke(args: argparse.Namespace, config: Config) -> int:
     return ExitCode.OK
 
 
+def _monitoring(args: argparse.Namespace, config: Config) -> int:
+    from serving.prometheus import Prometheus
+
+    proxy = DeploySettings.from_config(config, args.proxy_image).proxy
+    settings = MonitoringSettings.from_config(config, proxy.container_name)
+    prometheus = Prometheus(_docker(), settings, args.image)
+    if args.remove:
+        removed = prometheus.remove()
+        print(f"{settings.container_name}: {'removed' if removed else 'not running'}")
+        return ExitCode.OK
+    done = prometheus.ensure()
+    print(f"{settings.container_name}: {done}; {settings.url} (alerts: {settings.url}/alerts)")
+    return ExitCode.OK
+
+
+def _monitor(args: argparse.Namespace, config: Config) -> int:
+    # The probes need TensorFlow's protobufs (gRPC), like deploy and smoke.
+    from serving.deploy import Deployer
+    from serving.monitor import Monitor
+
+    # A revert from the monitor moves all traffic at once, as every revert does.
+    deploy = DeploySettings.from_config(config, args.proxy_image, steps=(100,))
+    settings = MonitoringSettings.from_config(config, deploy.proxy.container_name)
+    client = _docker()
+    out = sys.stderr if args.json else sys.stdout
+
+    def revert(image: str, reason: str) -> object:
+        deployer = Deployer(client, deploy, out, action="revert", cause=reason)
+        args.step_records = deployer.steps.records
+        return deployer.run(image)
+
+    monitor = Monitor(client, deploy, settings, out, os.environ)
+    window = args.window or settings.window
+    report = monitor.run(window, revert if args.revert_on_failure else None)
+    code = ExitCode.REVERTED if report.reverted_to else _VERDICT_CODES[report.verdict]
+    outcome = f"{report.version or 'no release'}: {report.verdict}" + (
+        f"; {report.reverted_to} put back" if report.reverted_to else ""
+    )
+    github.report(os.environ, "monitor", monitor.steps.records, outcome, code)
+    print(report.to_json() if args.json else f"monitor: {outcome}")
+    return code
+
+
 def _status(args: argparse.Namespace, config: Config) -> int:
     settings = DeploySettings.from_config(config, args.proxy_image)
     client = _docker()
@@ -208,7 +271,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.step_records = []  # a deploy's or revert's steps, filled as they run (for the GitHub report)
     try:
         config = load(args.config)
-        handlers = {"deploy": _deploy, "revert": _deploy, "smoke": _smoke, "status": _status}
+        handlers = {
+            "deploy": _deploy,
+            "revert": _deploy,
+            "smoke": _smoke,
+            "status": _status,
+            "monitoring": _monitoring,
+            "monitor": _monitor,
+        }
         return handlers[args.command](args, config)
     except (ConfigError, VersionError) as exc:
         message, code = str(exc), ExitCode.BAD_INPUT
@@ -220,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # docker-py raises requests' errors too when the engine goes away mid-command.
         message, code = f"Docker: {exc}", ExitCode.INFRASTRUCTURE
         print(f"serving: {args.command} infrastructure: {message}", file=sys.stderr)
-    if args.command in ("deploy", "revert"):
+    if args.command in ("deploy", "revert", "monitor"):
         github.report(os.environ, args.command, args.step_records, message, code)
     return code
 

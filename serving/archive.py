@@ -1,5 +1,5 @@
-"""Single-file tar archives: the form the Docker API takes and gives when copying a file into or out of a
-container."""
+"""Tar archives of a few small text files: the form the Docker API takes and gives when copying files into or
+out of a container."""
 
 from __future__ import annotations
 
@@ -9,12 +9,17 @@ from collections.abc import Iterable
 
 
 def single_file_tar(name: str, content: str) -> bytes:
-    data = content.encode()
+    return files_tar({name: content})
+
+
+def files_tar(files: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        info = tarfile.TarInfo(name)
-        info.size, info.mode = len(data), 0o644
-        tar.addfile(info, io.BytesIO(data))
+        for name, content in files.items():
+            data = content.encode()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
 

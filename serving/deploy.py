@@ -66,6 +66,7 @@ class Deployer:
         action: str = "deploy",
         environ: Mapping[str, str] = os.environ,
         on_step: Callable[[int], None] | None = None,
+        cause: str = "",
     ) -> None:
         self.client = client
         self.settings = settings
@@ -74,6 +75,7 @@ class Deployer:
         self.history = HistoryStore(self.proxy)
         self.steps = Steps(out, TOTAL_STEPS, on_step)
         self.rollout = Rollout(client, settings, self.traffic, self.steps, self.runner)
+        self.cause = cause  # why this rollout runs (a monitor's verdict), recorded when it succeeds
         self.recorder = HistoryRecorder(
             self.history, action, history.trigger_from_env(dict(environ)), self.steps
         )
@@ -132,7 +134,7 @@ class Deployer:
             raise
 
         with self.steps.step("finish"):
-            self.recorder.record(attempt, history.RESULT_DEPLOYED, "")
+            self.recorder.record(attempt, history.RESULT_DEPLOYED, self.cause)
             try:
                 self.runner(attempt.colour).keep_across_restarts()
             except DeployError as exc:

@@ -18,6 +18,8 @@ _HEADLINES = {
     ExitCode.REFUSED: "❌ refused before promotion: traffic and containers as before",
     ExitCode.REVERTED: "⚠️ reverted after promotion: the previous release is serving",
     ExitCode.INFRASTRUCTURE: "❌ infrastructure error: the release was not judged",
+    ExitCode.DEGRADED: "⚠️ degraded: the live release answers, but a check failed",
+    ExitCode.DOWN: "❌ down: the live release does not serve",
 }
 
 

@@ -138,8 +138,10 @@ frontend metrics
 
 backend {REST_BACKEND}
     balance roundrobin
+    # Up while its model status shows a version AVAILABLE: a server that answers without a loaded model
+    # takes no traffic, and Prometheus sees the check's verdict per colour.
     option httpchk GET /v1/models/{model_name}
-    http-check expect status 200
+    http-check expect rstring '"state"[[:space:]]*:[[:space:]]*"AVAILABLE"'
     default-server check inter 1s fall 2 rise 1
 {servers(REST_PORT, grpc=False)}
 

@@ -1,4 +1,4 @@
-"""Append-only deploy history, one JSON object per line.
+"""Append-only deploy history, one JSON object per line, and beside it the monitor's verdicts.
 
 It lives in a named Docker volume mounted into the proxy container: state stays with the Docker engine
 like the containers it describes, so it outlives the deploying process and the checkout it ran from,
@@ -10,16 +10,26 @@ either the whole entry or none.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 RESULT_DEPLOYED = "deployed"
 RESULT_REFUSED = "refused"
 RESULT_REVERTED = "reverted"
 RESULT_FAILED = "failed"
 
+_Record = TypeVar("_Record")
+
 MOUNT_POINT = "/var/lib/deploy-history"
 FILE = f"{MOUNT_POINT}/history.jsonl"
+MONITOR_FILE = f"{MOUNT_POINT}/monitor.jsonl"
+
+# The monitor's verdicts on the live release, best first.
+HEALTHY = "healthy"
+DEGRADED = "degraded"
+DOWN = "down"
+VERDICTS = (HEALTHY, DEGRADED, DOWN)
 
 
 def volume_name(model_name: str) -> str:
@@ -53,15 +63,45 @@ class Entry:
         return cls(**known)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One `serving monitor` run: its verdict on the live release and why."""
+
+    checked_at: str
+    verdict: str  # one of VERDICTS
+    version: str  # the live release's, "" when none serves
+    colour: str
+    window_seconds: float
+    failures: list[str] = field(default_factory=list)  # "<check>: <detail>" for each failed check
+    reverted_to: str = ""  # the release --revert-on-failure put back
+    trigger: dict[str, str] = field(default_factory=dict)
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Verdict:
+        known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
+        return cls(**known)
+
+
 def parse(text: str) -> list[Entry]:
     """Entries oldest first; a torn or foreign line is skipped rather than hiding the rest."""
-    entries = []
+    return _parse_lines(text, Entry.from_dict)
+
+
+def parse_verdicts(text: str) -> list[Verdict]:
+    return _parse_lines(text, Verdict.from_dict)
+
+
+def _parse_lines(text: str, build: Callable[[dict[str, Any]], _Record]) -> list[_Record]:
+    records = []
     for line in text.splitlines():
         try:
-            entries.append(Entry.from_dict(json.loads(line)))
+            records.append(build(json.loads(line)))
         except (ValueError, TypeError):
             continue
-    return entries
+    return records
 
 
 def last_deployed(entries: list[Entry], version: str | None = None, other_than: str = "") -> Entry | None:

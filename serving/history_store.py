@@ -30,15 +30,27 @@ class HistoryStore:
         self.proxy = proxy
 
     def read(self) -> list[history.Entry]:
-        return history.parse(self.proxy.read_file(self.proxy.running(), history.FILE) or "")
+        return history.parse(self._read(history.FILE))
+
+    def read_verdicts(self) -> list[history.Verdict]:
+        return history.parse_verdicts(self._read(history.MONITOR_FILE))
 
     def append(self, entry: history.Entry) -> None:
-        # One short line appended in one write by one process under the deploy lock: no torn entries.
-        command = ["sh", "-c", f'printf "%s\\n" "$ENTRY" >> {history.FILE}']
+        self._append(history.FILE, entry.to_line(), "the deploy history")
+
+    def append_verdict(self, verdict: history.Verdict) -> None:
+        self._append(history.MONITOR_FILE, verdict.to_line(), "the monitor's verdicts")
+
+    def _read(self, path: str) -> str:
+        return self.proxy.read_file(self.proxy.running(), path) or ""
+
+    def _append(self, path: str, line: str, what: str) -> None:
+        # One short line appended in one write (O_APPEND, under PIPE_BUF): no torn lines, even from two writers.
+        command = ["sh", "-c", f'printf "%s\\n" "$LINE" >> {path}']
         # As root: the proxy's own user (the official image's is unprivileged) cannot write to the volume.
-        code, output = self.proxy.exec(command, {"ENTRY": entry.to_line()}, user="root")
+        code, output = self.proxy.exec(command, {"LINE": line}, user="root")
         if code != 0:
-            raise InfrastructureError(f"cannot append to the deploy history: {output}")
+            raise InfrastructureError(f"cannot append to {what}: {output}")
 
 
 class HistoryRecorder:

@@ -39,6 +39,15 @@ _LOG_LINES_ON_FAILURE = 20
 RESTART_POLICY: Any = {"Name": "unless-stopped"}
 
 
+def ensure_network(client: docker.DockerClient, name: str) -> bool:
+    """The deploy's network, created when missing; whether it was."""
+    # `names` filters by substring: only an exact match is this deploy's network.
+    if any(network.name == name for network in client.networks.list(names=[name])):
+        return False
+    client.networks.create(name, driver="bridge")
+    return True
+
+
 @dataclass(frozen=True)
 class ProxySettings:
     model_name: str
@@ -66,12 +75,7 @@ class Proxy:
 
     def ensure(self) -> bool:
         """Network, history volume and a running proxy; whether any had to be created."""
-        created = False
-        # `names` filters by substring: only an exact match is this deploy's network.
-        networks = self.client.networks.list(names=[self.settings.network])
-        if not any(network.name == self.settings.network for network in networks):
-            self.client.networks.create(self.settings.network, driver="bridge")
-            created = True
+        created = ensure_network(self.client, self.settings.network)
         container = self.container()
         if container is not None and self.read_file(container, LOADED_CONF) is None:
             # Its config is written after the container is created, the loaded copy last: a deploy killed in
