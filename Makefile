@@ -82,7 +82,7 @@ platform-down: ## Stop the local registry (dockerd keeps running)
 
 .PHONY: bases
 bases: $(VENV_READY) ## Base images: official (as pinned) when pullable, else Debian stand-ins (FORCE=1 rebuilds)
-	PYTHON=$(abspath $(PY)) OFFICIAL_PROXY=$(OFFICIAL_PROXY_IMAGE) bash scripts/bases.sh
+	PYTHON=$(abspath $(PY)) OFFICIAL_PROXY=$(OFFICIAL_PROXY_IMAGE) OFFICIAL_MONITORING=$(OFFICIAL_MONITORING_IMAGE) bash scripts/bases.sh
 
 .PHONY: bump
 bump: $(VENV_READY) ## Bump VERSION: make bump PART=major|minor|patch
@@ -184,6 +184,8 @@ PROXY_IMAGE ?=
 # The official proxy image, pinned: `make bases` tags it as the stand-in's name where Docker Hub answers, and a
 # deploy host gets only it (`make proxy-image`), not the bases a build needs.
 OFFICIAL_PROXY_IMAGE := haproxy:3.0.5
+# The official monitoring image, pinned: `make bases` tags it as the stand-in's name where Docker Hub answers.
+OFFICIAL_MONITORING_IMAGE := prom/prometheus:v2.53.3
 SERVING := $(PY) -m serving $(if $(PROXY_IMAGE),--proxy-image $(PROXY_IMAGE))
 
 .PHONY: proxy-image

@@ -4,6 +4,7 @@
 #   local/debian:bookworm             debootstrap --variant=minbase rootfs, `docker import`
 #   local/python:3.11                 behaves like python:3.11-slim   (scripts/bases/python/)
 #   local/haproxy:standin             behaves like haproxy            (scripts/bases/haproxy/)
+#   local/prometheus:standin          behaves like prom/prometheus    (scripts/bases/prometheus/)
 #   local/tensorflow-serving:standin  standin/build.sh on local/python:3.11
 # Idempotent: an image that exists (and is newer than its base) is kept unless FORCE=1.
 # The rootfs tarball is cached in .work/bases; delete it to bootstrap afresh.
@@ -24,16 +25,19 @@ readonly FORCE="${FORCE:-0}"
 
 readonly DEBIAN_IMAGE=local/debian:bookworm
 readonly PYTHON_IMAGE=$TRAINING_STANDIN PROXY_IMAGE=$PROXY_STANDIN SERVING_IMAGE=$SERVING_STANDIN
+readonly MONITORING_IMAGE=$MONITORING_STANDIN
 
 # The pinned default of a Dockerfile's base ARG: what the release builds on, so what CI must test.
 pinned_base() { sed -n "s/^ARG $2=\(.*\)\$/\1/p" "$ROOT/$1" | head -n 1; }
 
 # Official counterparts, pinned as the release pins them; each is used instead of its stand-in when it can be
-# pulled. The proxy's pin is the Makefile's OFFICIAL_PROXY_IMAGE (`make bases` passes it).
+# pulled. The proxy's and Prometheus's pins are the Makefile's OFFICIAL_PROXY_IMAGE and
+# OFFICIAL_MONITORING_IMAGE (`make bases` passes them).
 readonly -A OFFICIAL=(
   ["$DEBIAN_IMAGE"]="${OFFICIAL_DEBIAN:-debian:bookworm-slim}"
   ["$PYTHON_IMAGE"]="$(pinned_base Dockerfile.train PYTHON_BASE)"
   ["$PROXY_IMAGE"]="${OFFICIAL_PROXY:?OFFICIAL_PROXY, the pinned proxy image, is required (make bases sets it)}"
+  ["$MONITORING_IMAGE"]="${OFFICIAL_MONITORING:?OFFICIAL_MONITORING, the Prometheus pin, is required (make bases sets it)}"
   ["$SERVING_IMAGE"]="$(pinned_base Dockerfile.serve TFS_BASE)"
 )
 
@@ -181,16 +185,19 @@ main() {
   mkdir -p "$WORK" "$LOGS"
   local image
   if docker_hub_answers; then
-    for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$PROXY_IMAGE" "$SERVING_IMAGE"; do
+    for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$PROXY_IMAGE" "$MONITORING_IMAGE" "$SERVING_IMAGE"; do
       needs_build "$image" || continue
       pull_official "$image" || die "$EXIT_DOWNLOAD_FAILED" "docker pull ${OFFICIAL[$image]} failed"
     done
   else
     log "Docker Hub does not answer: building stand-ins"
-    for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$PROXY_IMAGE" "$SERVING_IMAGE"; do remember_previous "$image"; done
+    for image in "$DEBIAN_IMAGE" "$PYTHON_IMAGE" "$PROXY_IMAGE" "$MONITORING_IMAGE" "$SERVING_IMAGE"; do
+      remember_previous "$image"
+    done
     if needs_build "$DEBIAN_IMAGE"; then build_debian; fi
     if needs_build "$PYTHON_IMAGE" "$DEBIAN_IMAGE"; then build_context "$PYTHON_IMAGE" python; fi
     if needs_build "$PROXY_IMAGE" "$DEBIAN_IMAGE"; then build_context "$PROXY_IMAGE" haproxy; fi
+    if needs_build "$MONITORING_IMAGE" "$DEBIAN_IMAGE"; then build_context "$MONITORING_IMAGE" prometheus; fi
     if needs_build "$SERVING_IMAGE" "$PYTHON_IMAGE"; then build_serving; fi
     remove_replaced
   fi

@@ -9,7 +9,7 @@ _contract="$(cd "$ROOT" && python3 -B -c '
 from ml import contract
 for code in contract.ExitCode:
     print(f"readonly EXIT_{code.name}={code.value}")
-for name in ("SERVING_STANDIN", "TRAINING_STANDIN", "PROXY_STANDIN"):
+for name in ("SERVING_STANDIN", "TRAINING_STANDIN", "PROXY_STANDIN", "MONITORING_STANDIN"):
     print(f"readonly {name}={getattr(contract, name)}")
 ')" || { printf 'cannot read %s/ml/contract.py with python3\n' "$ROOT" >&2; exit 1; }
 eval "$_contract"

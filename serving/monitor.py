@@ -145,7 +145,9 @@ class Monitor:
                     report.checks.append(MonitorCheck("colour", DOWN, False, f"{runner.name} is not running"))
                     self.steps.detail(f"{runner.name} is not running")
                     return
-                smoke = smoke_set_from_image(self.client, resolve_image(self.client, live.release.image_id), model)
+                smoke = smoke_set_from_image(
+                    self.client, resolve_image(self.client, live.release.image_id), model
+                )
                 colour_rest = RestClient(runner.endpoints().rest_url, model)
                 try:
                     targets = BakeTargets(rest, grpc, colour_rest, runner.running)
@@ -180,7 +182,9 @@ class Monitor:
                 return last if last is not None and last >= window_end else None
 
             try:
-                scraped_at = poll(scraped, until, f"waiting for a scrape after {window_end:.0f}", interval / 10)
+                scraped_at = poll(
+                    scraped, until, f"waiting for a scrape after {window_end:.0f}", interval / 10
+                )
             except DeadlineExceeded as exc:
                 raise InfrastructureError(f"Prometheus at {self.monitoring.url}: {exc}") from exc
             self.steps.detail(f"scraped {scraped_at - window_end:.1f} s after the window ended")
@@ -246,7 +250,8 @@ class Monitor:
 
 def _describe(found: list[Series]) -> str:
     shown = [
-        ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k in ("colour", "job")) + f" {s.value:.4g}"
+        ", ".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k in ("colour", "job"))
+        + f" {s.value:.4g}"
         for s in found[:_SHOWN_SERIES]
     ]
     return "; ".join(item.strip() for item in shown)

@@ -164,4 +164,3 @@ class Prometheus:
             ) from exc
         finally:
             api.close()
-

@@ -9,7 +9,8 @@ import tarfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import docker
 import grpc
@@ -17,7 +18,7 @@ import pytest
 import requests
 from docker.models.containers import Container
 
-from ml.contract import PROXY_STANDIN, TRAINING_STANDIN
+from ml.contract import MONITORING_STANDIN, PROXY_STANDIN, TRAINING_STANDIN
 
 REGISTRY = "127.0.0.1:5000"
 MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -96,7 +97,7 @@ def started(client: docker.DockerClient) -> Iterator[Callable[..., Container]]:
 
     yield start
     for container in containers:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # v: with the anonymous volumes of an image's VOLUMEs
 
 
 def host_port(container: Container, port: int) -> int:
@@ -333,3 +334,187 @@ def test_haproxy_base_proxies_grpc_over_h2c(
 
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
     assert error.details() == marker
+
+
+PROMETHEUS_CONFIG = "/etc/prometheus/prometheus.yml"
+PROMETHEUS_CMD = [
+    f"--config.file={PROMETHEUS_CONFIG}",
+    "--storage.tsdb.path=/prometheus",
+    "--web.console.libraries=/usr/share/prometheus/console_libraries",
+    "--web.console.templates=/usr/share/prometheus/consoles",
+]
+
+
+def yaml_lines(*lines: str) -> str:
+    return "\n".join(lines) + "\n"
+
+
+def promtool(client: docker.DockerClient, image: str, directory: Path, *args: str) -> tuple[int, str]:
+    """Exit code and output of promtool run in the image, directory mounted read-only as its working directory."""
+    directory.chmod(0o755)  # the image's user, nobody, reads it
+    container = client.containers.run(
+        image,
+        list(args),
+        entrypoint="/bin/promtool",
+        name=unique_name("promtool"),
+        volumes={str(directory): {"bind": "/work", "mode": "ro"}},
+        working_dir="/work",
+        detach=True,
+    )
+    try:
+        status = container.wait(timeout=60)
+        output = container.logs(stdout=True, stderr=True).decode()
+    finally:
+        container.remove(force=True, v=True)
+    return status["StatusCode"], output
+
+
+@pytest.mark.docker
+def test_prometheus_base_runs_the_given_config_as_nobody_and_scrapes(
+    client: docker.DockerClient, started: Callable[..., Container]
+) -> None:
+    image = require_image(client, MONITORING_STANDIN)
+    job = f"self-{uuid.uuid4().hex[:10]}"
+    config = yaml_lines(
+        "global:",
+        "  scrape_interval: 1s",
+        "scrape_configs:",
+        f"  - job_name: {job}",
+        "    static_configs:",
+        "      - targets: ['localhost:9090']",
+    )
+    container = started(image, {PROMETHEUS_CONFIG.lstrip("/"): config}, [9090])
+    url = f"http://127.0.0.1:{host_port(container, 9090)}"
+
+    def ready() -> requests.Response | None:
+        response = http_get(f"{url}/-/ready")
+        return response if response is not None and response.status_code == 200 else None
+
+    def scraped() -> dict[str, Any] | None:
+        response = http_get(f"{url}/api/v1/query?query=up")
+        if response is None or response.status_code != 200:
+            return None
+        samples = [s for s in response.json()["data"]["result"] if s["metric"].get("job") == job]
+        return samples[0] if samples else None
+
+    poll(ready, 30, "Prometheus to answer /-/ready")
+    sample = poll(scraped, 30, f"a sample of up from the {job} job (Prometheus scraping itself)")
+    flags = http_get(f"{url}/api/v1/status/flags")
+    console = http_get(f"{url}/consoles/prometheus.html")
+    _, user = exec_text(container, ["stat", "-c", "%U %u", "/proc/1"])
+    _, data_owner = exec_text(container, ["stat", "-c", "%u:%g", "/prometheus"])
+    container.stop(timeout=10)
+    container.reload()
+
+    assert sample["metric"] == {"__name__": "up", "instance": "localhost:9090", "job": job}
+    assert sample["value"][1] == "1"
+    assert flags is not None
+    assert flags.json()["data"]["config.file"] == PROMETHEUS_CONFIG
+    assert console is not None
+    assert (
+        console.status_code == 200
+    )  # the console templates and libraries, where the official image has them
+    assert user.split() == ["nobody", "65534"]  # the official image's uid
+    assert data_owner.strip() == "65534:65534"
+    assert container.attrs["Config"]["Entrypoint"] == ["/bin/prometheus"]
+    assert container.attrs["Config"]["Cmd"] == PROMETHEUS_CMD
+    assert container.attrs["Config"]["WorkingDir"] == "/prometheus"
+    assert "/prometheus" in container.attrs["Config"]["Volumes"]
+    assert container.attrs["State"]["ExitCode"] == 0  # SIGTERM: a clean shutdown
+
+
+@pytest.mark.docker
+def test_prometheus_base_promtool_checks_config_and_tests_rules(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    image = require_image(client, MONITORING_STANDIN)
+    (tmp_path / "prometheus.yml").write_text(
+        yaml_lines(
+            "rule_files: [rules.yml]",
+            "scrape_configs:",
+            "  - job_name: self",
+            "    static_configs:",
+            "      - targets: ['localhost:9090']",
+        )
+    )
+    (tmp_path / "rules.yml").write_text(
+        yaml_lines(
+            "groups:",
+            "  - name: probe",
+            "    rules:",
+            "      - record: job:up:sum",
+            "        expr: sum by (job) (up)",
+            "      - alert: InstanceDown",
+            "        expr: up == 0",
+            "        for: 1m",
+            "        labels: {severity: page}",
+        )
+    )
+
+    def rules_test(expected_sum: int) -> str:
+        return yaml_lines(
+            "rule_files: [rules.yml]",
+            "evaluation_interval: 1m",
+            "tests:",
+            "  - interval: 1m",
+            "    input_series:",
+            '      - series: \'up{job="serving", instance="a"}\'',
+            "        values: '1 1 0 0 0'",
+            '      - series: \'up{job="serving", instance="b"}\'',
+            "        values: '1 1 1 1 1'",
+            "    promql_expr_test:",
+            "      - expr: job:up:sum",
+            "        eval_time: 1m",
+            "        exp_samples:",
+            "          - labels: 'job:up:sum{job=\"serving\"}'",
+            f"            value: {expected_sum}",
+            "    alert_rule_test:",
+            "      - eval_time: 4m",
+            "        alertname: InstanceDown",
+            "        exp_alerts:",
+            "          - exp_labels: {severity: page, job: serving, instance: a}",
+        )
+
+    (tmp_path / "rules_test.yml").write_text(rules_test(expected_sum=2))
+    (tmp_path / "wrong_test.yml").write_text(rules_test(expected_sum=3))
+
+    config_code, config_check = promtool(client, image, tmp_path, "check", "config", "prometheus.yml")
+    test_code, test_output = promtool(client, image, tmp_path, "test", "rules", "rules_test.yml")
+    wrong_code, wrong_output = promtool(client, image, tmp_path, "test", "rules", "wrong_test.yml")
+
+    assert config_code == 0, config_check
+    assert "SUCCESS: 2 rules found" in config_check  # the rule file was read through the config
+    assert test_code == 0, test_output
+    assert wrong_code != 0, wrong_output
+    assert "job:up:sum" in wrong_output  # names the failed expression
+
+
+@pytest.mark.docker
+def test_prometheus_base_accepts_docker_service_discovery(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    image = require_image(client, MONITORING_STANDIN)
+    docker_sd = (
+        "scrape_configs:",
+        "  - job_name: serving",
+        "    docker_sd_configs:",
+        "      - host: unix:///var/run/docker.sock",
+        "        refresh_interval: 30s",
+        "        filters:",
+        "          - name: label",
+        "            values: [ml.model.semver]",
+        "    relabel_configs:",
+        "      - source_labels: [__meta_docker_container_name]",
+        "        target_label: container",
+    )
+    (tmp_path / "docker_sd.yml").write_text(yaml_lines(*docker_sd))
+    # The same block with a field docker_sd_configs does not have: the check reads the block, not past it.
+    unknown_field = [line.replace("refresh_interval: 30s", "no_such_field: 1") for line in docker_sd]
+    (tmp_path / "unknown_field.yml").write_text(yaml_lines(*unknown_field))
+
+    good_code, good_check = promtool(client, image, tmp_path, "check", "config", "docker_sd.yml")
+    bad_code, bad_check = promtool(client, image, tmp_path, "check", "config", "unknown_field.yml")
+
+    assert good_code == 0, good_check
+    assert bad_code != 0, bad_check
+    assert "no_such_field" in bad_check

@@ -338,7 +338,7 @@ def test_ci_pulls_the_tf_serving_the_release_ships_and_a_deploy_host_only_the_pr
     block = script[script.index("readonly DEBIAN_IMAGE") : script.index("declare -a SUMMARY")]
     shown = 'printf "%s\\n" "${OFFICIAL[$SERVING_IMAGE]}" "${OFFICIAL[$PYTHON_IMAGE]}"'
     done = subprocess.run(
-        ["bash", "-c", f"set -eu; ROOT={ROOT}; source {contract_sh}; OFFICIAL_PROXY=haproxy:pinned\n{block}\n{shown}"],
+        ["bash", "-c", f"set -eu; ROOT={ROOT}; source {contract_sh}; OFFICIAL_PROXY=haproxy:pinned OFFICIAL_MONITORING=prom/prometheus:pinned\n{block}\n{shown}"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.split() == [
