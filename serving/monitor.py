@@ -132,35 +132,40 @@ class Monitor:
             return live
 
     def _probe(self, live: ColourState, window: float, report: MonitorReport) -> None:
-        settings = self.deploy
-        model = settings.model_name
+        model = self.deploy.model_name
         with self.steps.step(f"probe {live.release.version} through the proxy for {window:g} s"):
-            runner = ColourRunner(self.client, model, settings.network, live.colour)
-            rest = RestClient(settings.proxy_rest_url, model)
-            grpc = GrpcClient(settings.proxy_grpc_target, model)
+            window_ends = time.monotonic() + window
+            runner = ColourRunner(self.client, model, self.deploy.network, live.colour)
+            rest = RestClient(self.deploy.proxy_rest_url, model)
+            grpc = GrpcClient(self.deploy.proxy_grpc_target, model)
             try:
-                available = self._available(rest, live.release.model_version)
-                report.checks.append(available)
-                if not runner.running():
+                report.checks.append(self._available(rest, live.release.model_version))
+                if runner.running():
+                    report.checks.append(self._probes(live, runner, rest, grpc, window))
+                else:
                     report.checks.append(MonitorCheck("colour", DOWN, False, f"{runner.name} is not running"))
-                    self.steps.detail(f"{runner.name} is not running")
-                    return
-                smoke = smoke_set_from_image(
-                    self.client, resolve_image(self.client, live.release.image_id), model
-                )
-                colour_rest = RestClient(runner.endpoints().rest_url, model)
-                try:
-                    targets = BakeTargets(rest, grpc, colour_rest, runner.running)
-                    probed = bake(targets, smoke, window, settings.thresholds, settings.max_bake_error_rate)
-                finally:
-                    colour_rest.close()
             finally:
                 rest.close()
                 grpc.close()
-            severity = DOWN if not runner.running() else DEGRADED
-            detail = probed.failure or f"{probed.probes} probes, p95 {probed.p95_ms:.1f} ms"
-            report.checks.append(MonitorCheck("probes", severity, not probed.failure, detail))
-            self.steps.detail(f"{available.detail}; {detail}")
+                # Probing stops at the first failure; the window still runs out, so that Prometheus's rules
+                # judge a whole window with the fault in it.
+                time.sleep(max(0.0, window_ends - time.monotonic()))
+            self.steps.detail("; ".join(check.detail for check in report.checks[-2:]))
+
+    def _probes(
+        self, live: ColourState, runner: ColourRunner, rest: RestClient, grpc: GrpcClient, window: float
+    ) -> MonitorCheck:
+        model = self.deploy.model_name
+        smoke = smoke_set_from_image(self.client, resolve_image(self.client, live.release.image_id), model)
+        colour_rest = RestClient(runner.endpoints().rest_url, model)
+        try:
+            targets = BakeTargets(rest, grpc, colour_rest, runner.running)
+            probed = bake(targets, smoke, window, self.deploy.thresholds, self.deploy.max_bake_error_rate)
+        finally:
+            colour_rest.close()
+        severity = DOWN if not runner.running() else DEGRADED
+        detail = probed.failure or f"{probed.probes} probes, p95 {probed.p95_ms:.1f} ms"
+        return MonitorCheck("probes", severity, not probed.failure, detail)
 
     def _available(self, rest: RestClient, model_version: int) -> MonitorCheck:
         try:

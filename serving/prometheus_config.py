@@ -39,6 +39,10 @@ _LIVE = f"on (colour) ({WEIGHT} > 0)"
 _BACKENDS = "|".join(BACKENDS)
 
 
+def data_volume(model_name: str) -> str:
+    return f"{model_name}-prometheus-data"
+
+
 @dataclass(frozen=True)
 class MonitoringSettings:
     model_name: str
@@ -76,7 +80,7 @@ class MonitoringSettings:
 
     @property
     def volume(self) -> str:
-        return f"{self.model_name}-prometheus-data"
+        return data_volume(self.model_name)
 
 
 @dataclass(frozen=True)

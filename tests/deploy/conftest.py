@@ -74,6 +74,7 @@ def host(
         "rest_port": free_port(),
         "grpc_port": free_port(),
         "metrics_port": free_port(),
+        "port": free_port(),  # Prometheus, when a test starts it
         **TEST_DEPLOY_SETTINGS,
     }
     config_path = write_config(tmp_path, model_name, overrides)

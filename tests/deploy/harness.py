@@ -27,6 +27,7 @@ from serving.haproxy_config import Split
 from serving.history import volume_name
 from serving.labels import APP
 from serving.lock import lock_path
+from serving.prometheus_config import data_volume
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
 from serving.state import HostState, read_state
@@ -215,7 +216,8 @@ def remove_everything(client: docker.DockerClient, model_name: str) -> None:
         container.remove(force=True)
     for network in client.networks.list(names=[f"{model_name}-net"]):
         network.remove()
-    with contextlib.suppress(docker.errors.NotFound):
-        client.volumes.get(volume_name(model_name)).remove(force=True)
+    for volume in (volume_name(model_name), data_volume(model_name)):
+        with contextlib.suppress(docker.errors.NotFound):
+            client.volumes.get(volume).remove(force=True)
     # Nobody holds a finished test's lock; the file itself would otherwise pile up in the temp dir.
     lock_path(model_name).unlink(missing_ok=True)
