@@ -98,13 +98,10 @@ def _duration(seconds: float) -> str:
 def alert_rules(settings: MonitoringSettings) -> tuple[AlertRule, ...]:
     window = _duration(settings.window)
     model = settings.model_name
-    requests = f'sum(rate(haproxy_backend_http_requests_total{{proxy=~"{_BACKENDS}"}}[{window}]))'
-    # What clients saw fail: the answers the proxy counted as 5xx (its own 503s and 504s included) and the
-    # requests it could not even hand to a colour. The deploy's step analysis counts the same.
-    failed = (
-        f'sum(rate(haproxy_frontend_http_responses_total{{proxy=~"{_BACKENDS}",code="5xx"}}[{window}]))'
-        f' + sum(rate(haproxy_backend_connection_errors_total{{proxy=~"{_BACKENDS}"}}[{window}]))'
-    )
+    requests = f'sum(rate(haproxy_frontend_http_requests_total{{proxy=~"{_BACKENDS}"}}[{window}]))'
+    # What clients saw fail: the answers the proxy gave as 5xx, a colour's own and the proxy's 503s and 504s
+    # (a request it could not hand to any colour) alike.
+    failed = f'sum(rate(haproxy_frontend_http_responses_total{{proxy=~"{_BACKENDS}",code="5xx"}}[{window}]))'
     p99_ms = (
         "histogram_quantile(0.99, sum by (colour, le) (rate(:tensorflow:serving:request_latency_bucket"
         f'{{job="{SERVING_JOB}",model_name="{model}"}}[{window}]))) / 1000'
@@ -113,7 +110,7 @@ def alert_rules(settings: MonitoringSettings) -> tuple[AlertRule, ...]:
         AlertRule(
             "ServingErrorRatioHigh",
             DEGRADED,
-            f"({failed}) / {requests} > {settings.max_error_ratio:g}",
+            f"{failed} / {requests} > {settings.max_error_ratio:g}",
             f"more than {settings.max_error_ratio:.1%} of the requests through the proxy failed",
         ),
         AlertRule(

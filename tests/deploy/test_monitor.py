@@ -25,7 +25,8 @@ from serving.history_store import HistoryStore
 from serving.labels import COLOUR
 from serving.monitor import Monitor, MonitorReport
 from serving.prometheus import Prometheus
-from serving.prometheus_config import MonitoringSettings
+from serving.prometheus_client import PrometheusClient
+from serving.prometheus_config import SERVING_JOB, WEIGHT, MonitoringSettings
 from serving.traffic import Traffic
 from tests.deploy.cli import run_cli
 from tests.deploy.harness import VARIANTS, Host, Releases, write_config
@@ -35,6 +36,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 WINDOW_SECONDS = 4.0
 UNLOAD_DEADLINE_SECONDS = 30
+SCRAPED_DEADLINE_SECONDS = 30
 # Short enough for a test, long enough for the rules' rates to see a few scrapes.
 MONITORING_OVERRIDES = {
     "scrape_interval_seconds": 1,
@@ -91,6 +93,22 @@ def monitored(host: Host, releases: Releases) -> Monitored:
     host.deploy(releases["v1"])
     host.deploy(releases["v2"])
     Prometheus(host.client, settings, MONITORING_STANDIN).ensure()
+    # A fault injected before Prometheus saw the live release at all would prove nothing about the rules.
+    api = PrometheusClient(settings.url)
+    try:
+        poll(
+            lambda: (
+                (
+                    api.query(f'up{{job="{SERVING_JOB}"}} == 1', after(5))
+                    and api.query(f"{WEIGHT} > 0", after(5))
+                )
+                or None
+            ),
+            after(SCRAPED_DEADLINE_SECONDS),
+            "waiting for Prometheus to scrape the live colour and the proxy",
+        )
+    finally:
+        api.close()
     return Monitored(host, settings, [])
 
 
@@ -98,8 +116,8 @@ def failed(report: MonitorReport) -> dict[str, str]:
     return {check.name: check.detail for check in report.checks if not check.passed}
 
 
-def under_load(monitored: Monitored, body: Callable[[], None]) -> LoadReport:
-    with monitored.host.load() as load:
+def under_load(monitored: Monitored, body: Callable[[], None], grpc_clients: int = 1) -> LoadReport:
+    with monitored.host.load(grpc_clients=grpc_clients) as load:
         body()
         return load.stop()
 
@@ -173,20 +191,27 @@ def test_a_killed_colour_is_down_and_reverted_with_no_failure_after_the_revert(m
     marks: dict[str, float] = {}
 
     def kill_then_monitor() -> None:
-        monitored.host.client.containers.get(monitored.live_container_name()).kill()
-        marks["killed"] = time.monotonic()
+        container = monitored.host.client.containers.get(monitored.live_container_name())
+        marks["killed"] = time.monotonic()  # before the call: clients see the kill before Docker answers it
+        container.kill()
         reports.append(monitored.run(revert=True))
         marks["reverted"] = time.monotonic()
 
-    load = under_load(monitored, kill_then_monitor)
+    # REST clients only: with no colour left behind the proxy, grpcio's C core (1.85) aborted the test process
+    # now and then while its channel got the proxy's 503s.
+    load = under_load(monitored, kill_then_monitor, grpc_clients=0)
     report = reports[0]
     assert report.verdict == history.DOWN, failed(report)
-    assert {"model status", "colour"} <= set(failed(report))
+    assert {"model status", "colour", "ServingColourDown", "ServingModelNotAvailable"} <= set(failed(report))
     assert report.reverted_to == VARIANTS["v1"].semver
     monitored.host.assert_serving("v1")
     assert load.failed > 0, "the kill was not seen by any client"
-    outside = [t for t in load.failure_times if t < marks["killed"] or t > marks["reverted"]]
-    assert outside == [], f"{len(outside)} requests failed outside the fault: {load.summary()}"
+    outside = [
+        round(t - marks["killed"], 3)
+        for t in load.failure_times
+        if not marks["killed"] <= t <= marks["reverted"]
+    ]
+    assert outside == [], f"failed outside the fault, seconds from the kill: {outside}; {load.summary()}"
 
 
 def test_cli_prints_the_verdict_as_json_with_its_exit_code(monitored: Monitored) -> None:
