@@ -181,6 +181,7 @@ lint-workflows: $(VENV_READY) ## zizmor (offline, default persona) + JSON schema
 # the README's table says. PROXY_IMAGE, when set, replaces serving's default proxy image (ml/contract.py's
 # PROXY_STANDIN, which `make bases` builds or tags).
 PROXY_IMAGE ?=
+PROMETHEUS_IMAGE ?=
 # The official proxy image, pinned: `make bases` tags it as the stand-in's name where Docker Hub answers, and a
 # deploy host gets only it (`make proxy-image`), not the bases a build needs.
 OFFICIAL_PROXY_IMAGE := haproxy:3.0.5
@@ -188,12 +189,21 @@ OFFICIAL_PROXY_IMAGE := haproxy:3.0.5
 OFFICIAL_MONITORING_IMAGE := prom/prometheus:v2.53.3
 SERVING := $(PY) -m serving $(if $(PROXY_IMAGE),--proxy-image $(PROXY_IMAGE))
 
+# $(call present_or_pulled,STAND-IN NAME IN ml/contract.py,OVERRIDE,OFFICIAL): the image a deploy host runs, under
+# the name serving uses (OVERRIDE, else the stand-in's): present already, else the pinned official one pulled.
+define present_or_pulled
+image="$(2)"; image="$${image:-$$(python3 -B -c 'from ml.contract import $(1) as p; print(p)')}"; \
+docker image inspect "$$image" >/dev/null 2>&1 && echo "$$image: present" || \
+{ docker pull --quiet $(3) && docker tag $(3) "$$image" && echo "$$image: tagged from $(3)"; }
+endef
+
 .PHONY: proxy-image
 proxy-image: ## The proxy image a deploy host needs: present already, else the pinned official one pulled
-	@image="$(PROXY_IMAGE)"; image="$${image:-$$(python3 -B -c 'from ml.contract import PROXY_STANDIN as p; print(p)')}"; \
-	docker image inspect "$$image" >/dev/null 2>&1 && echo "$$image: present" || \
-	{ docker pull --quiet $(OFFICIAL_PROXY_IMAGE) && docker tag $(OFFICIAL_PROXY_IMAGE) "$$image" && \
-	  echo "$$image: tagged from $(OFFICIAL_PROXY_IMAGE)"; }
+	@$(call present_or_pulled,PROXY_STANDIN,$(PROXY_IMAGE),$(OFFICIAL_PROXY_IMAGE))
+
+.PHONY: monitoring-image
+monitoring-image: ## The Prometheus image `make monitoring` needs: present already, else the pinned official one pulled
+	@$(call present_or_pulled,MONITORING_STANDIN,$(PROMETHEUS_IMAGE),$(OFFICIAL_MONITORING_IMAGE))
 
 .PHONY: deploy
 # STEPS reaches the command through the environment (make exports it), never spliced into the shell line.
@@ -209,6 +219,41 @@ smoke: $(VENV_READY) ## Pre-promotion analysis against the proxy (or REST=url GR
 	image=$(if $(IMAGE),'$(IMAGE)',$$($(call serving_image))) && \
 	$(SERVING) smoke $(if $(REST),--rest $(REST)) $(if $(GRPC),--grpc $(GRPC)) --image "$$image"
 
+.PHONY: compare
+# A, B and EVAL reach the command through the environment (make exports command-line variables), never spliced
+# into the shell line.
+compare: $(VENV_READY) ## Two releases side by side on the same requests: A=live|IMAGE (default live), B=IMAGE (default: what `make images` built), EVAL=x.npz
+	b=$(if $(B),"$$B",$$($(call serving_image))) && \
+	$(SERVING) compare $(if $(A),"$$A",live) "$$b" $(if $(EVAL),--eval "$$EVAL") --output $(ARTIFACTS)/compare
+
+.PHONY: compare-released
+# The pull request's report: its model against the released one in the real server. The registry's `latest` is
+# the release a merge deployed last; when it cannot be pulled (a first release, a token that may not read it),
+# the card comparison in the gate's report stands and the page says why.
+RELEASED_REGISTRY ?= $(REGISTRY)
+compare-released: $(VENV_READY) ## What `make images` built against RELEASED_REGISTRY's `latest`, into artifacts/compare/ (a notice when not pullable)
+	@mkdir -p $(ARTIFACTS)/compare && b=$$($(call serving_image)) && \
+	released=$$($(PY) -m scripts.images ref --registry $(RELEASED_REGISTRY) --tag latest) && \
+	if docker pull --quiet "$$released" >/dev/null 2>&1; then \
+	  $(SERVING) compare "$$released" "$$b" --output $(ARTIFACTS)/compare; \
+	else \
+	  printf '%s\n\n%s\n' '<!-- release-comparison -->' "> **Notice:** the released model ($$released) cannot be pulled here, so it was not compared side by side in the server; the card comparison above stands." \
+	    | tee $(ARTIFACTS)/compare/compare.md; \
+	fi
+
 .PHONY: status
 status: $(VENV_READY) ## Active colour, release, health and recent deploy history
 	$(SERVING) status
+
+.PHONY: report
+report: $(VENV_READY) ## Deploy history and monitor verdicts as Markdown + timeline in artifacts/deploy-report/
+	$(SERVING) report
+
+.PHONY: monitoring
+monitoring: $(VENV_READY) ## Prometheus on 127.0.0.1:9090: scrapes the colours and the proxy, alert rules from pipeline.toml
+	$(SERVING) monitoring $(if $(PROMETHEUS_IMAGE),--image $(PROMETHEUS_IMAGE))
+
+.PHONY: monitor
+# WINDOW and JSON reach the command through the environment (make exports them), never spliced into the shell line.
+monitor: $(VENV_READY) ## One verdict on the live release: healthy/degraded/down; REVERT=1 puts the previous one back on failure; WINDOW=seconds; JSON=file gets the verdict as JSON
+	$(SERVING) monitor $(if $(WINDOW),--window "$$WINDOW") $(if $(filter 1 true,$(REVERT)),--revert-on-failure) $(if $(JSON),--json >"$$JSON")

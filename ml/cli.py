@@ -82,15 +82,11 @@ def _gate(args: argparse.Namespace, config: configuration.Config) -> ExitCode:
     result = gate.evaluate(candidate, baseline, config.gate)
     report_dir = args.report_dir or args.artifacts
     report_dir.mkdir(parents=True, exist_ok=True)
-    markdown = report.render_markdown(candidate, baseline, result)
+    history = _training_history(args.artifacts)
+    markdown = report.render_markdown(candidate, baseline, result, history)
     (report_dir / report.REPORT_FILE).write_text(markdown, encoding="utf-8")
     report.plot_confusion_matrix(candidate["metrics"]["confusion_matrix"], report_dir / report.CONFUSION_PNG)
-    history_path = args.artifacts / TRAINING_HISTORY_FILE
-    if history_path.is_file():
-        try:
-            history = json.loads(history_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{history_path}: not JSON ({exc.msg}); run `make train` again") from exc
+    if history is not None:
         report.plot_training_curves(history, report_dir / report.CURVES_PNG)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path:
@@ -107,6 +103,18 @@ def _gate(args: argparse.Namespace, config: configuration.Config) -> ExitCode:
         f"gate passed ({baseline_note}), {len(result.rules)} rules; report: {report_dir / report.REPORT_FILE}"
     )
     return ExitCode.OK
+
+
+def _training_history(artifacts: Path) -> dict[str, list[float]] | None:
+    """The per-epoch curves `make train` wrote, or None when there are none (a card gated on its own)."""
+    path = artifacts / TRAINING_HISTORY_FILE
+    if not path.is_file():
+        return None
+    try:
+        history: dict[str, list[float]] = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not JSON ({exc.msg}); run `make train` again") from exc
+    return history
 
 
 COMMANDS = {"train": _train, "evaluate": _evaluate, "gate": _gate}

@@ -12,6 +12,7 @@ import numpy as np
 from ml.config import DataConfig
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+EVAL_KEYS = ("x_test", "y_test")  # an evaluation set alone (`serving compare --eval`)
 NUM_CLASSES = 10
 
 
@@ -50,25 +51,31 @@ class Dataset:
         }
 
 
+def _check_images(name: str, key: str, images: np.ndarray) -> None:
+    if images.ndim != 3:
+        raise DataError(f"{name}: {key} must have shape [n, height, width], got {images.shape}")
+
+
+def _check_labels(name: str, x_key: str, images: np.ndarray, y_key: str, labels: np.ndarray) -> None:
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(f"{name}: {y_key} must be one label per row of {x_key}")
+    if len(labels) == 0:
+        raise DataError(f"{name}: {y_key} is empty")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= NUM_CLASSES:
+        raise DataError(f"{name}: {y_key} must hold integer classes 0..{NUM_CLASSES - 1}")
+
+
 def _validated(
     name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, scale: float
 ) -> Dataset:
-    arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
-    for key in ("x_train", "x_test"):
-        if arrays[key].ndim != 3:
-            raise DataError(f"{name}: {key} must have shape [n, height, width], got {arrays[key].shape}")
+    _check_images(name, "x_train", x_train)
+    _check_images(name, "x_test", x_test)
     if x_train.shape[1:] != x_test.shape[1:]:
         raise DataError(
             f"{name}: x_train and x_test image shapes differ: {x_train.shape[1:]} vs {x_test.shape[1:]}"
         )
-    for x_key, y_key in (("x_train", "y_train"), ("x_test", "y_test")):
-        if arrays[y_key].ndim != 1 or len(arrays[y_key]) != len(arrays[x_key]):
-            raise DataError(f"{name}: {y_key} must be one label per row of {x_key}")
-        labels = arrays[y_key]
-        if len(labels) == 0:
-            raise DataError(f"{name}: {y_key} is empty")
-        if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= NUM_CLASSES:
-            raise DataError(f"{name}: {y_key} must hold integer classes 0..{NUM_CLASSES - 1}")
+    _check_labels(name, "x_train", x_train, "y_train", y_train)
+    _check_labels(name, "x_test", x_test, "y_test", y_test)
     return Dataset(
         name=name,
         x_train=(np.asarray(x_train, dtype=np.float32) / scale),
@@ -105,21 +112,37 @@ def _mnist() -> Dataset:
     return _validated("mnist", x_train, y_train, x_test, y_test, scale=255.0)
 
 
-def _npz(path: Path) -> Dataset:
+def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
     try:
         # Our own handle: np.load leaks its file when the archive is corrupt.
         with path.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
-            missing = [key for key in NPZ_KEYS if key not in archive.files]
+            missing = [key for key in keys if key not in archive.files]
             if missing:
-                raise DataError(f"{path}: missing array {missing[0]!r} (needs {', '.join(NPZ_KEYS)})")
-            x_train, y_train, x_test, y_test = (archive[key] for key in NPZ_KEYS)
+                raise DataError(f"{path}: missing array {missing[0]!r} (needs {', '.join(keys)})")
+            return {key: archive[key] for key in keys}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
-    # uint8 images are 0..255 pixels (MNIST's own format); anything else must already be in [0, 1].
-    scale = 255.0 if x_train.dtype == np.uint8 else 1.0
-    return _validated(path.stem, x_train, y_train, x_test, y_test, scale=scale)
+
+
+def _scale(images: np.ndarray) -> float:
+    """uint8 images are 0..255 pixels (MNIST's own format); anything else must already be in [0, 1]."""
+    return 255.0 if images.dtype == np.uint8 else 1.0
+
+
+def _npz(path: Path) -> Dataset:
+    x_train, y_train, x_test, y_test = _read_npz(path, NPZ_KEYS).values()
+    return _validated(path.stem, x_train, y_train, x_test, y_test, scale=_scale(x_train))
+
+
+def load_test_split(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """`x_test, y_test` of an .npz (a dataset file as `load` reads it, or one holding only those two), checked
+    and scaled as `load` does: float32 images, int64 classes."""
+    x_test, y_test = _read_npz(path, EVAL_KEYS).values()
+    _check_images(str(path), "x_test", x_test)
+    _check_labels(str(path), "x_test", x_test, "y_test", y_test)
+    return np.asarray(x_test, dtype=np.float32) / _scale(x_test), np.asarray(y_test, dtype=np.int64)
 
 
 def load(config: DataConfig) -> Dataset:

@@ -8,11 +8,12 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from sklearn.metrics import confusion_matrix, f1_score, log_loss, precision_recall_fscore_support
+from sklearn.metrics import confusion_matrix, log_loss, precision_recall_fscore_support
 
 from ml.contract import INPUT
 from ml.data import NUM_CLASSES, Dataset
 from ml.export import load_signature
+from ml.metrics import accuracy, macro_f1
 
 LATENCY_REQUESTS = 200
 
@@ -24,9 +25,9 @@ def classification_metrics(y_true: np.ndarray, probabilities: np.ndarray) -> dic
         y_true, predicted, labels=labels, zero_division=0
     )
     return {
-        "accuracy": float(np.mean(predicted == y_true)),
+        "accuracy": accuracy(y_true, predicted),
         "loss": float(log_loss(y_true, probabilities, labels=labels)),
-        "macro_f1": float(f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": macro_f1(y_true, predicted),
         "per_class": {
             "precision": [round(float(v), 6) for v in precision],
             "recall": [round(float(v), 6) for v in recall],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ml import report_charts
 from ml.gate import GateResult
 
 REPORT_FILE = "report.md"
@@ -12,6 +13,8 @@ CONFUSION_PNG = "confusion_matrix.png"
 CURVES_PNG = "training_curves.png"
 # A hidden marker naming the report wherever it is posted (PR comment, job summary, release notes).
 COMMENT_MARKER = "<!-- model-gate-report -->"
+# GitHub refuses a comment body longer than this: the report must fit, with room for the comment's own text.
+COMMENT_LIMIT = 65_536
 
 
 def _delta_row(metric: str, candidate: dict[str, Any], baseline: dict[str, Any] | None) -> str:
@@ -22,7 +25,12 @@ def _delta_row(metric: str, candidate: dict[str, Any], baseline: dict[str, Any] 
     return f"| {metric} | {value:.4f} | {base:.4f} | {value - base:+.4f} |"
 
 
-def render_markdown(candidate: dict[str, Any], baseline: dict[str, Any] | None, result: GateResult) -> str:
+def render_markdown(
+    candidate: dict[str, Any],
+    baseline: dict[str, Any] | None,
+    result: GateResult,
+    history: dict[str, list[float]] | None = None,
+) -> str:
     verdict = "✅ PASS" if result.passed else "❌ FAIL"
     lines = [
         COMMENT_MARKER,
@@ -58,6 +66,8 @@ def render_markdown(candidate: dict[str, Any], baseline: dict[str, Any] | None, 
         f"git `{str(candidate.get('git_sha', 'unknown'))[:7]}`; TensorFlow {candidate.get('tensorflow_version', '?')}.",
         "",
     ]
+    # The key plots as Mermaid charts: GitHub draws them inline, where the PNGs can only be an artifact's link.
+    lines += report_charts.markdown(candidate, baseline, history)
     return "\n".join(lines)
 
 

@@ -63,6 +63,10 @@ JOB_TIMEOUT_SECONDS = 1800
 HOST_MODE = {
     "ci/integration": "buildah cannot create a user namespace inside an unprivileged container",
 }
+# An event with a deploy target sets DEPLOY_RUNNER to this label, and act runs the jobs on
+# `runs-on: ${{ vars.DEPLOY_RUNNER }}` on this host (host mode): it is the Docker host that runner would be on.
+DEPLOY_RUNNER_LABEL = "deploy-host"
+DEPLOY_HOST_MODE = "its jobs on DEPLOY_RUNNER: a self-hosted runner on the Docker host of the live release"
 
 
 class ActFailed(ImageError):
@@ -77,6 +81,7 @@ class Event:
     trigger: str  # act's event name
     jobs: tuple[str, ...]  # WORKFLOW/JOB; a reusable workflow's jobs run on `workflow_call` (see _trigger)
     prepare: Callable[[Path], dict[str, object]]  # sets the scratch clone up, returns the event payload
+    deploy_target: bool = False  # DEPLOY_RUNNER set: its jobs run on this host (DEPLOY_RUNNER_LABEL)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +182,21 @@ def _dispatch(repo: Path) -> dict[str, object]:
     }
 
 
+def _schedule(repo: Path) -> dict[str, object]:
+    """A scheduled run: GitHub starts it on the default branch, with the cron line that fired."""
+    return {"schedule": "5-59/15 * * * *", "repository": _repository()}
+
+
+def _monitor_dispatch(repo: Path) -> dict[str, object]:
+    """The monitor run by hand with a short window. Never with revert-on-failure: a local run does not put
+    another release back on this host (inputs arrive as strings, as GitHub sends them)."""
+    return {
+        "ref": "refs/heads/main",
+        "inputs": {"revert-on-failure": "false", "window": "10"},
+        "repository": _repository(),
+    }
+
+
 EVENTS = (
     Event(
         "pull request",
@@ -234,6 +254,11 @@ EVENTS = (
     ),
     # A fork without the DEPLOY_RUNNER variable: the run stays green and says why nothing was deployed.
     Event("deploy (no target configured)", "workflow_dispatch", ("deploy/no-target",), _dispatch),
+    # The monitor judges this host's live release (what `make pipeline` or the pull request's integration job
+    # deployed): the issue job, with the jobs it needs; its GitHub API step is skipped under act.
+    Event("monitor (no target configured)", "schedule", ("monitor/no-target",), _schedule),
+    Event("monitor (scheduled)", "schedule", ("monitor/issue",), _schedule, deploy_target=True),
+    Event("monitor by hand", "workflow_dispatch", ("monitor/issue",), _monitor_dispatch, deploy_target=True),
 )
 
 
@@ -391,13 +416,13 @@ def act_command(act: Path, event: Event, entry: str, payload: Path, snapshots: d
         "--cache-server-addr", "127.0.0.1", "--cache-server-path", str((work / "cache").resolve()),
         "--var", f"REGISTRY={LOCAL_REGISTRY}",
     ]  # fmt: skip
+    if event.deploy_target:
+        command += ["--var", f"DEPLOY_RUNNER={DEPLOY_RUNNER_LABEL}",
+                    "--platform", f"{DEPLOY_RUNNER_LABEL}=-self-hosted"]  # fmt: skip
+    if entry in HOST_MODE or event.deploy_target:
+        command += ["--action-cache-path", str(host_tool_cache(work))]
     if entry in HOST_MODE:
-        command += [
-            "--platform",
-            "ubuntu-latest=-self-hosted",
-            "--action-cache-path",
-            str(host_tool_cache(work)),
-        ]
+        command += ["--platform", "ubuntu-latest=-self-hosted"]
     else:
         command += ["--platform", f"ubuntu-latest={RUNNER_IMAGE}", "--pull=false",
                     "--container-options", f"-v {venv.resolve()}:{scratch}/.venv"]  # fmt: skip
@@ -437,8 +462,9 @@ def run_event(
         row = Row(event.name, entry, passed, time.monotonic() - started, log)
         print(f"  {row.event:<32} {row.job:<18} {'passed' if passed else 'FAILED':<7} {row.seconds:6.1f} s  {log}",
               flush=True)  # fmt: skip
-        if entry in HOST_MODE:
-            print(f"  {'':<32} {'':<18} ran on this host (act's host mode): {HOST_MODE[entry]}", flush=True)
+        if entry in HOST_MODE or event.deploy_target:
+            why = HOST_MODE.get(entry, DEPLOY_HOST_MODE)
+            print(f"  {'':<32} {'':<18} ran on this host (act's host mode): {why}", flush=True)
         rows.append(row)
     return rows
 

@@ -1,4 +1,4 @@
-"""`python -m serving deploy|revert|smoke|status`: thin commands over the serving library.
+"""`python -m serving deploy|revert|smoke|compare|status|report`: thin commands over the serving library.
 
 Every failure ends in one line on stderr and the exit code naming the outcome (ml.contract.ExitCode).
 """
@@ -6,6 +6,7 @@ Every failure ends in one line on stderr and the exit code naming the outcome (m
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -18,15 +19,15 @@ import requests
 from ml.config import DEFAULT_PATH, Config, ConfigError, load, traffic_steps
 from ml.contract import MONITORING_STANDIN, PROXY_STANDIN, ExitCode
 from ml.semver import VersionError, read_version
-from serving import github
+from serving import github, history_view
 from serving.errors import BadInput, DeployError, InfrastructureError
-from serving.history import DEGRADED, DOWN, HEALTHY
+from serving.history import DEGRADED, DOWN, HEALTHY, UNKNOWN
 from serving.history_store import HistoryStore
 from serving.prometheus_config import MonitoringSettings
 from serving.proxy import Proxy
 from serving.settings import DeploySettings
 from serving.state import read_state
-from serving.status import collect, render_json, render_text
+from serving.status import collect, read_records, render_json, render_text
 
 # The project's bases tag the pinned official HAProxy (or its stand-in) with this name.
 DEFAULT_PROXY_IMAGE = PROXY_STANDIN
@@ -94,8 +95,42 @@ def _parser() -> argparse.ArgumentParser:
         help="put back the previous good release when the verdict is not healthy",
     )
 
+    compare = commands.add_parser(
+        "compare", help="two releases (live or images) side by side on the same requests"
+    )
+    for name in ("a", "b"):
+        compare.add_argument(
+            name, metavar=name.upper(), help="`live` (the active release) or a serving image"
+        )
+    compare.add_argument(
+        "--eval", type=Path, help=".npz with x_test, y_test (default: the config dataset's test split)"
+    )
+    compare.add_argument(
+        "--concurrency", type=_count, default=4, help="requests in flight (default %(default)s)"
+    )
+    compare.add_argument(
+        "--requests", type=_count, default=500, help="timed requests per release (default %(default)s)"
+    )
+    compare.add_argument(
+        "--output", type=Path, default=Path("artifacts/compare"), help="report dir (default %(default)s)"
+    )
+    compare.add_argument("--markdown", type=Path, help="write the Markdown here (default OUTPUT/compare.md)")
+    compare.add_argument("--json", action="store_true", help="every figure as JSON on stdout")
+
     status = commands.add_parser("status", help="active release, health and recent history")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--history", action="store_true", help="the whole deploy history as a table")
+    status.add_argument(
+        "--limit", type=_count, help="the newest N history entries (default: all with --history, else config)"
+    )
+
+    report = commands.add_parser("report", help="deploy history and monitor verdicts: Markdown and timeline")
+    report.add_argument(
+        "--output",
+        type=Path,
+        default=Path("artifacts/deploy-report"),
+        help="report dir (default %(default)s)",
+    )
     return parser
 
 
@@ -114,6 +149,12 @@ def _positive(text: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
     return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive whole number")
+    return int(text)
 
 
 def _release_image(config: Config, version_file: Path) -> str:
@@ -240,29 +281,66 @@ def _monitor(args: argparse.Namespace, config: Config) -> int:
     out = sys.stderr if args.json else sys.stdout
 
     def revert(image: str, reason: str) -> object:
-        deployer = Deployer(client, deploy, out, action="revert", cause=reason)
-        args.step_records = deployer.steps.records
-        return deployer.run(image)
+        return Deployer(client, deploy, out, action="revert", cause=reason).run(image)
 
     monitor = Monitor(client, deploy, settings, out, os.environ)
+    args.step_records = monitor.steps.records
     window = args.window or settings.window
     report = monitor.run(window, revert if args.revert_on_failure else None)
     code = ExitCode.REVERTED if report.reverted_to else _VERDICT_CODES[report.verdict]
     outcome = f"{report.version or 'no release'}: {report.verdict}" + (
         f"; {report.reverted_to} put back" if report.reverted_to else ""
     )
-    github.report(os.environ, "monitor", monitor.steps.records, outcome, code)
+    # With --json, stdout holds the verdict alone: the annotation goes to stderr with the steps.
+    github.report(os.environ, "monitor", monitor.steps.records, outcome, code, out)
     print(report.to_json() if args.json else f"monitor: {outcome}")
     return code
+
+
+def _compare(args: argparse.Namespace, config: Config) -> int:
+    # Replaying over gRPC needs TensorFlow's protobufs, imported as the replay starts.
+    from serving.compare import Comparer, ProtocolsDisagree, load_eval_set
+    from serving.compare_report import render_json, render_text, write_report
+
+    # A bad eval set is reported as bad input before Docker is reached.
+    eval_set = load_eval_set(config.data, args.eval)
+    settings = DeploySettings.from_config(config, args.proxy_image)
+    out = sys.stderr if args.json else sys.stdout
+    comparer = Comparer(_docker(), settings, out, args.concurrency, args.requests)
+    comparison = comparer.run(args.a, args.b, eval_set)
+    written = write_report(comparison, args.output, args.markdown)
+    print(f"wrote {', '.join(map(str, written))}", file=out)
+    print(render_json(comparison) if args.json else render_text(comparison))
+    failures = comparison.protocol_failures()
+    if failures:
+        # Reported in full above; the release cannot be judged on classes its two APIs disagree on.
+        raise ProtocolsDisagree("; ".join(failures))
+    return ExitCode.OK
 
 
 def _status(args: argparse.Namespace, config: Config) -> int:
     settings = DeploySettings.from_config(config, args.proxy_image)
     client = _docker()
-    report = collect(
-        client, Proxy(client, settings.proxy), settings.proxy_rest_url, config.deploy.history_entries
-    )
+    proxy = Proxy(client, settings.proxy)
+    if args.history:
+        entries, _ = read_records(proxy)
+        shown = history_view.selected(entries, args.limit)
+        print(history_view.render_json(shown) if args.json else history_view.render_text(shown, len(entries)))
+        return ExitCode.OK
+    report = collect(client, proxy, settings.proxy_rest_url, args.limit or config.deploy.history_entries)
     print(render_json(report) if args.json else render_text(report))
+    return ExitCode.OK
+
+
+def _report(args: argparse.Namespace, config: Config) -> int:
+    from datetime import UTC, datetime
+
+    from serving import deploy_report  # matplotlib: only this command draws
+
+    settings = DeploySettings.from_config(config, args.proxy_image)
+    entries, verdicts = read_records(Proxy(_docker(), settings.proxy))
+    written = deploy_report.write(args.output, config.model.name, entries, verdicts, datetime.now(UTC))
+    print(f"report: {deploy_report.summary(entries, verdicts)} Wrote {', '.join(map(str, written))}")
     return ExitCode.OK
 
 
@@ -278,6 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "status": _status,
             "monitoring": _monitoring,
             "monitor": _monitor,
+            "compare": _compare,
+            "report": _report,
         }
         return handlers[args.command](args, config)
     except (ConfigError, VersionError) as exc:
@@ -290,8 +370,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # docker-py raises requests' errors too when the engine goes away mid-command.
         message, code = f"Docker: {exc}", ExitCode.INFRASTRUCTURE
         print(f"serving: {args.command} infrastructure: {message}", file=sys.stderr)
+    if args.command == "monitor" and args.json:
+        # A script reading the verdict still learns why there is none.
+        print(json.dumps({"verdict": UNKNOWN, "error": message, "exit_code": int(code)}))
     if args.command in ("deploy", "revert", "monitor"):
-        github.report(os.environ, args.command, args.step_records, message, code)
+        out = sys.stderr if args.command == "monitor" and args.json else None
+        github.report(os.environ, args.command, args.step_records, message, code, out)
     return code
 
 

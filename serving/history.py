@@ -30,6 +30,8 @@ HEALTHY = "healthy"
 DEGRADED = "degraded"
 DOWN = "down"
 VERDICTS = (HEALTHY, DEGRADED, DOWN)
+# What `serving monitor --json` says when it could not judge (Prometheus or Docker failed).
+UNKNOWN = "unknown"
 
 
 def volume_name(model_name: str) -> str:

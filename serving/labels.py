@@ -13,6 +13,7 @@ IMAGE = "ml.deploy.image"
 IMAGE_ID = "ml.deploy.image-id"
 REPO_DIGEST = "ml.deploy.repo-digest"
 DEPLOYED_AT = "ml.deploy.deployed-at"
-# On containers a deploy creates only to read a file out of an image: never started, removed at once, and
-# any left by a killed deploy are removed by the next one under the lock.
+# On containers that are neither a colour nor the proxy: those a deploy creates only to read a file out of an
+# image (never started, removed at once) and the releases `serving compare` runs for a while. Any left by a
+# killed command are removed by the next deploy or compare under the lock.
 HELPER = "ml.deploy.helper"

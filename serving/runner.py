@@ -1,5 +1,6 @@
-"""Serving container lifecycle with the Docker SDK: resolve an image, start a colour, wait until its
-model is AVAILABLE under an absolute deadline, hand out its endpoints, stop it, fetch its logs.
+"""Serving container lifecycle with the Docker SDK: resolve an image, start a colour (or a release `serving
+compare` runs beside them), wait until its model is AVAILABLE under an absolute deadline, hand out its
+endpoints, stop it, fetch its logs.
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def smoke_set_from_image(client: docker.DockerClient, release: Release, model_na
 
 
 def remove_stale_helpers(client: docker.DockerClient, model_name: str) -> int:
-    """Remove the helper containers a killed deploy left; call it under the deploy lock. How many."""
+    """Remove the helper containers a killed deploy or compare left (read-file helpers, compare's releases); call
+    it under the deploy lock. How many."""
     try:
         stale = client.containers.list(all=True, filters={"label": [f"{APP}={model_name}", HELPER]})
         for container in stale:
@@ -130,15 +132,15 @@ class Endpoints:
     grpc_target: str
 
 
-class ColourRunner:
-    """One colour's container. Colours publish no host ports: the host reaches them on the network."""
+class ServingContainer:
+    """One container serving the model, named `name`: a colour, or a release `serving compare` starts beside
+    them. It publishes no host ports: the host reaches it on its network."""
 
-    def __init__(self, client: docker.DockerClient, model_name: str, network: str, colour: str) -> None:
+    def __init__(self, client: docker.DockerClient, model_name: str, network: str, name: str) -> None:
         self.client = client
         self.model_name = model_name
         self.network = network
-        self.colour = colour
-        self.name = colour_container_name(model_name, colour)
+        self.name = name
 
     def container(self) -> Container | None:
         try:
@@ -208,14 +210,6 @@ class ColourRunner:
             raise ModelNotReady(f"container {self.name} is gone")
         return container
 
-    def keep_across_restarts(self) -> None:
-        """From now on Docker restarts this colour after a crash or its own restart, as it does the proxy. A
-        preview never gets this: a crash must fail its analysis or bake, not be papered over."""
-        try:
-            self._get().update(restart_policy=RESTART_POLICY)
-        except docker.errors.APIError as exc:
-            raise InfrastructureError(f"cannot set the restart policy of {self.name}: {exc}") from exc
-
     def running(self) -> bool:
         container = self.container()
         return container is not None and container.status == "running"
@@ -235,3 +229,19 @@ class ColourRunner:
         container = self.container()
         if container is not None:
             container.remove(force=True)
+
+
+class ColourRunner(ServingContainer):
+    """One colour's container."""
+
+    def __init__(self, client: docker.DockerClient, model_name: str, network: str, colour: str) -> None:
+        super().__init__(client, model_name, network, colour_container_name(model_name, colour))
+        self.colour = colour
+
+    def keep_across_restarts(self) -> None:
+        """From now on Docker restarts this colour after a crash or its own restart, as it does the proxy. A
+        preview never gets this: a crash must fail its analysis or bake, not be papered over."""
+        try:
+            self._get().update(restart_policy=RESTART_POLICY)
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(f"cannot set the restart policy of {self.name}: {exc}") from exc

@@ -12,6 +12,7 @@ import docker
 from serving.client import RestClient
 from serving.deadline import after
 from serving.errors import DeployError
+from serving.history import Entry, Verdict
 from serving.history_store import HistoryStore
 from serving.proxy import Proxy
 from serving.state import HostState, read_state
@@ -47,6 +48,14 @@ def collect(client: docker.DockerClient, proxy: Proxy, proxy_rest_url: str, entr
     if state.proxy_exists:
         report["history"] = [asdict(e) for e in HistoryStore(proxy).read()[-entries:]]
     return report
+
+
+def read_records(proxy: Proxy) -> tuple[list[Entry], list[Verdict]]:
+    """The whole deploy history and the monitor's verdicts, oldest first; none where no proxy ever ran."""
+    if proxy.container() is None:
+        return [], []
+    store = HistoryStore(proxy)
+    return store.read(), store.read_verdicts()
 
 
 def _traffic(proxy: Proxy, state: HostState) -> dict[str, Any]:

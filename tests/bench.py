@@ -10,6 +10,7 @@ PARTS = {
     "standin": "tests.bench_standin",
     "images": "tests.bench_images",
     "deploy": "tests.bench_deploy",
+    "monitoring": "tests.bench_monitoring",
     "pipeline": "tests.bench_pipeline",
 }
 

@@ -118,7 +118,9 @@ def _share_rows(recorder: ShareRecorder, new_colour: str) -> list[tuple[str, str
     return rows
 
 
-def _build(client: docker.DockerClient, model_name: str, root: Path, names: list[str]) -> dict[str, str]:
+def build_releases(
+    client: docker.DockerClient, model_name: str, root: Path, names: list[str]
+) -> dict[str, str]:
     tags = {}
     for name in names:
         context = root / name
@@ -209,7 +211,7 @@ def run() -> list[tuple[str, str]]:
         settings = DeploySettings.from_config(config, PROXY_IMAGE)
         host = Host(client, config, root / "pipeline.toml", settings, echo=False)
         try:
-            tags = _build(client, model_name, root, ["v1", "v2", "mispredicts"])
+            tags = build_releases(client, model_name, root, ["v1", "v2", "mispredicts"])
             host.deploy(tags["v1"])
             rows += _swaps(host, tags)  # ends with v1 serving
             host.deploy(tags["v2"])

@@ -4,12 +4,14 @@ warmup, smoke set and card of `ml.export` and `ml.card`, the build arguments and
 
 Each release is a linear classifier with seeded weights. Variants exercise each refusal: weights that
 disagree with the recorded smoke set, an incompatible input shape, extra compute that blows the latency
-budget, and a version directory whose SavedModel cannot be parsed.
+budget, and a version directory whose SavedModel cannot be parsed. Each card's metrics are computed as
+`make train` computes them, on the configured dataset's test split (`serving compare` replays the same).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -22,7 +24,9 @@ import tensorflow as tf
 
 from ml import card as cards
 from ml import config as configuration
+from ml import data
 from ml.contract import CARD_PATH, SERVING_STANDIN, SMOKE_SET_PATH
+from ml.evaluate import evaluate_export
 from ml.export import describe_signature, load_signature, save_model, write_smoke_set, write_warmup
 from ml.semver import SemVer
 from scripts import build
@@ -95,6 +99,13 @@ def _config(model_name: str) -> configuration.Config:
     return dataclasses.replace(config, model=configuration.ModelConfig(model_name))
 
 
+@functools.cache
+def eval_dataset() -> data.Dataset:
+    """The dataset pipeline.toml names, split as `make train` splits it: every card's metrics are computed on its
+    test split, which is also what `serving compare` replays by default."""
+    return data.load(configuration.load(ROOT / "pipeline.toml").data)
+
+
 def export(variant: Variant, model_name: str, export_root: Path) -> Path:
     """Write `<export_root>/<model_name>/<N>/` as `make train` does: SavedModel, warmup, smoke set, card."""
     version = variant.version
@@ -118,7 +129,7 @@ def export(variant: Variant, model_name: str, export_root: Path) -> Path:
         model_version=version.model_version,
         dataset={"name": "synthetic", "sha256": "0" * 64},
         params={"seed": variant.seed},
-        metrics={"accuracy": 1.0, "macro_f1": 1.0, "loss": 0.0},
+        metrics=_metrics(variant, version_dir),
         signature=describe_signature(load_signature(version_dir)),
         tensorflow_version=tf.__version__,
         sha=REVISION,
@@ -128,6 +139,13 @@ def export(variant: Variant, model_name: str, export_root: Path) -> Path:
     if variant.unloadable:
         (version_dir / "saved_model.pb").write_bytes(b"not a SavedModel")
     return version_dir
+
+
+def _metrics(variant: Variant, version_dir: Path) -> dict[str, object]:
+    """The card's metrics as `make train` computes them, on the eval split shaped as the variant takes it."""
+    dataset = eval_dataset()
+    shaped = dataset.x_test.reshape(len(dataset.x_test), *variant.input_shape)
+    return evaluate_export(version_dir, dataclasses.replace(dataset, x_test=shaped))
 
 
 def build_image(

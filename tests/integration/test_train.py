@@ -23,6 +23,7 @@ from ml.contract import (
     ExitCode,
 )
 from ml.export import FINGERPRINT_FILE, describe_signature
+from ml.report import COMMENT_LIMIT
 
 pytestmark = pytest.mark.slow
 
@@ -161,6 +162,26 @@ def test_gate_passes_alone_and_fails_against_a_better_baseline(
     assert done.returncode == ExitCode.REFUSED
     assert "accuracy drop vs baseline" in done.stdout
     assert "**fail**" in (tmp_path / "vs" / "report.md").read_text()
+
+
+def test_report_charts_the_key_plots_and_fits_in_a_pr_comment(
+    trained: Path, repo_root: Path, tmp_path: Path
+) -> None:
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(card_of(trained)))
+    gate = ["gate", "--artifacts", str(trained), "--baseline", str(baseline), "--report-dir", str(tmp_path)]
+    done = run_ml(repo_root, *gate)
+    assert done.returncode == 0, done.stderr
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    titles = [line for line in markdown.splitlines() if line.startswith("  title ")]
+    assert titles == [
+        '  title "Training accuracy per epoch"',
+        '  title "Training loss per epoch"',
+        '  title "F1 per class (test split)"',
+    ]
+    assert markdown.count("```mermaid") == 3
+    # The comment wraps the report in one more line (the artifact link): ample room left for it.
+    assert len(markdown) < COMMENT_LIMIT - 1000
 
 
 def _snapshot(path: Path) -> dict[str, float]:

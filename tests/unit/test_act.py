@@ -38,3 +38,27 @@ def test_every_event_names_jobs_its_workflow_has() -> None:
                 "jobs"
             ]
             assert job in jobs, f"{event.name}: {entry}"
+
+
+def test_a_deploy_target_runs_its_jobs_on_this_host_and_only_then(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The jobs on `runs-on: ${{ vars.DEPLOY_RUNNER }}` run where that self-hosted runner would: on this Docker
+    host (host mode); other jobs of the event stay in the runner container. Without a target, no variable."""
+    monkeypatch.setattr(act, "host_tool_cache", lambda work: work / "action-cache")
+    events = {event.name: event for event in act.EVENTS}
+
+    def command(name: str) -> str:
+        event, scratch = events[name], tmp_path / "repo"
+        words = act.act_command(
+            Path("act"), event, event.jobs[0], tmp_path / "e.json", {}, tmp_path, scratch, tmp_path
+        )
+        return " ".join(words)
+
+    targeted = command("monitor (scheduled)")
+    assert f"--var DEPLOY_RUNNER={act.DEPLOY_RUNNER_LABEL}" in targeted
+    assert f"--platform {act.DEPLOY_RUNNER_LABEL}=-self-hosted" in targeted
+    assert f"--platform ubuntu-latest={act.RUNNER_IMAGE}" in targeted
+    for name in ("monitor (no target configured)", "deploy (no target configured)"):
+        assert "DEPLOY_RUNNER" not in command(name)
+        assert "-self-hosted" not in command(name)

@@ -24,7 +24,7 @@ from scripts.build import SERVING_DOCKERFILE, TRAINING_DOCKERFILE, default_base
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = ROOT / ".github" / "workflows"
-WORKFLOW_NAMES = ("ci", "release", "deploy", "revert")
+WORKFLOW_NAMES = ("ci", "release", "deploy", "revert", "monitor")
 PROJECT_PACKAGES = ("ml", "serving", "scripts")
 # Provisioning the runner gives GitHub's jobs for free; locally `make pipeline` starts with it.
 PROVISIONING = ("platform", "bases")
@@ -358,6 +358,77 @@ def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
     assert "== ''" in skipped["if"]
     assert "!= ''" in deploy["if"]
     assert "core.notice" in skipped["steps"][0]["with"]["script"]
+
+
+def test_the_monitor_runs_on_a_schedule_and_by_hand_and_skips_without_a_target() -> None:
+    monitor = workflows()["monitor"]
+    assert [entry["cron"] for entry in monitor["on"]["schedule"]] == ["5-59/15 * * * *"]
+    inputs = monitor["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["revert-on-failure"]["type"] == "boolean"
+    assert inputs["revert-on-failure"]["default"] is False
+    assert inputs["window"]["required"] is False
+    jobs = monitor["jobs"]
+    assert jobs["no-target"]["if"] == "vars.DEPLOY_RUNNER == ''"
+    assert "core.notice" in jobs["no-target"]["steps"][0]["with"]["script"]
+    assert jobs["monitor"]["if"] == "vars.DEPLOY_RUNNER != ''"
+    for name in ("monitor", "revert"):
+        assert jobs[name]["runs-on"] == "${{ vars.DEPLOY_RUNNER }}"
+
+
+def _make_monitor_steps(job: dict[str, Any]) -> list[list[str]]:
+    return [
+        run_words(step)
+        for step in job.get("steps", [])
+        if "run" in step and run_words(step)[:2] == ["make", "monitor"]
+    ]
+
+
+def test_the_monitor_reverts_only_when_asked_and_never_beside_a_deploy() -> None:
+    """A plain verdict only reads and may run beside a deploy; the job that can revert is opt-in (the box of a
+    run by hand, MONITOR_REVERT for schedules), judges again in the deploy group, in `production`."""
+    jobs = workflows()["monitor"]["jobs"]
+    revert = jobs["revert"]
+    for name, job in jobs.items():
+        for words in _make_monitor_steps(job):
+            assert any(word.startswith("JSON=") for word in words), f"{name}: {words}"
+            reverts = [word for word in words if word.startswith("REVERT=")]
+            assert reverts == (["REVERT=1"] if name == "revert" else []), f"{name}: {words}"
+    assert _make_monitor_steps(jobs["monitor"])
+    assert _make_monitor_steps(revert)
+    assert set(re.findall(r"(?:inputs|vars)\.[\w-]+", revert["if"])) == {
+        "inputs.revert-on-failure",
+        "vars.MONITOR_REVERT",
+    }
+    assert "needs.monitor.outputs.verdict == 'degraded'" in revert["if"]
+    assert "needs.monitor.outputs.verdict == 'down'" in revert["if"]
+    assert revert["environment"] == "production"
+    assert revert["concurrency"] == {"group": "production-deploy", "cancel-in-progress": False}
+    assert jobs["monitor"]["concurrency"] == {"group": "production-monitor", "cancel-in-progress": False}
+    assert "environment" not in jobs["monitor"]
+    deploy_group = workflows()["deploy"]["jobs"]["deploy"]["concurrency"]["group"]
+    assert revert["concurrency"]["group"] == deploy_group
+
+
+def test_the_monitor_issue_is_kept_through_the_api_only_on_github() -> None:
+    """GitHub's issues API is not reachable under act: that step is skipped and the body shown instead. The
+    job that may write issues runs no repository code and holds no other permission."""
+    jobs = workflows()["monitor"]["jobs"]
+    issue = jobs["issue"]
+    assert issue["permissions"] == {"issues": "write"}
+    assert [name for name, job in jobs.items() if "issues" in job.get("permissions", {})] == ["issue"]
+    steps = issue["steps"]
+    assert all(step["uses"].startswith("actions/github-script@") for step in steps)
+    on_github = [step for step in steps if "github.rest.issues" in step["with"]["script"]]
+    assert [step["if"] for step in on_github] == ["${{ !env.ACT }}"]
+    under_act = [step for step in steps if step not in on_github]
+    assert [step["if"] for step in under_act] == ["${{ env.ACT }}"]
+    assert "core.summary" in under_act[0]["with"]["script"]
+    assert issue["concurrency"]["cancel-in-progress"] is False
+    for name in ("monitor", "revert"):
+        report = next(step for step in jobs[name]["steps"] if step.get("id") == "report")
+        assert report["if"] == "${{ !cancelled() }}"  # a failed verdict is reported too
+        assert run_words(report)[1:4] == ["-m", "scripts.monitor_issue", "render"]
+        assert jobs[name]["outputs"]["body"] == "${{ steps.report.outputs.body }}"
 
 
 def test_one_ci_run_per_pull_request_commit() -> None:
