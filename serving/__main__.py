@@ -25,7 +25,7 @@ from serving.history import DEGRADED, DOWN, HEALTHY, UNKNOWN
 from serving.history_store import HistoryStore
 from serving.prometheus_config import MonitoringSettings
 from serving.proxy import Proxy
-from serving.settings import DeploySettings
+from serving.settings import COMPARE_CONCURRENCY, COMPARE_REQUESTS, DeploySettings
 from serving.state import read_state
 from serving.status import collect, read_records, render_json, render_text
 
@@ -106,10 +106,16 @@ def _parser() -> argparse.ArgumentParser:
         "--eval", type=Path, help=".npz with x_test, y_test (default: the config dataset's test split)"
     )
     compare.add_argument(
-        "--concurrency", type=_count, default=4, help="requests in flight (default %(default)s)"
+        "--concurrency",
+        type=_count,
+        default=COMPARE_CONCURRENCY,
+        help="requests in flight (default %(default)s)",
     )
     compare.add_argument(
-        "--requests", type=_count, default=500, help="timed requests per release (default %(default)s)"
+        "--requests",
+        type=_count,
+        default=COMPARE_REQUESTS,
+        help="timed requests per release (default %(default)s)",
     )
     compare.add_argument(
         "--output", type=Path, default=Path("artifacts/compare"), help="report dir (default %(default)s)"

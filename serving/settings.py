@@ -8,6 +8,10 @@ from ml.config import Config
 from serving.proxy import ProxySettings
 from serving.thresholds import Thresholds
 
+# `serving compare`'s latency measurement: requests in flight, and timed single-example requests per release.
+COMPARE_CONCURRENCY = 4
+COMPARE_REQUESTS = 500
+
 
 @dataclass(frozen=True)
 class DeploySettings:

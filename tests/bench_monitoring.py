@@ -1,7 +1,8 @@
-"""Monitoring benchmark with pipeline.toml's monitoring settings (scrape interval, rule window, alert hold):
+"""Monitoring and comparison benchmark with pipeline.toml's monitoring settings (scrape interval, rule window, alert hold):
 the time `serving monitor` takes to a verdict and what of it is beyond its probe window; scrape-to-alert
 latency, from a colour killed to Prometheus firing ServingColourDown; and the monitor's way back, from the
-verdict to the previous release serving, with the requests that failed.
+verdict to the previous release serving, with the requests that failed; and `serving compare` of the live
+release against another image: its wall time and the throughput it measures for each.
 
 `run()` returns (figure, value) rows for `make bench`. It needs the Docker engine and the stand-in bases,
 builds its own small serving images and removes everything it created.
@@ -22,13 +23,14 @@ import docker.errors
 from ml.config import load
 from ml.contract import MONITORING_STANDIN
 from serving import history
+from serving.compare import Comparer, load_eval_set
 from serving.deadline import after, poll
 from serving.deploy import Deployer
 from serving.monitor import Monitor
 from serving.prometheus import Prometheus
 from serving.prometheus_client import PrometheusClient
 from serving.prometheus_config import MonitoringSettings
-from serving.settings import DeploySettings
+from serving.settings import COMPARE_CONCURRENCY, COMPARE_REQUESTS, DeploySettings
 from tests.bench_deploy import build_releases
 from tests.deploy.harness import (
     PROXY_IMAGE,
@@ -66,6 +68,7 @@ def run() -> list[tuple[str, str]]:
         settings = DeploySettings.from_config(config, PROXY_IMAGE)
         monitoring = MonitoringSettings.from_config(config, settings.proxy.container_name)
         host = Host(client, config, root / "pipeline.toml", settings, echo=False)
+        eval_set = load_eval_set(config.data, None)
         api = PrometheusClient(monitoring.url)
         try:
             tags = build_releases(client, model_name, root, ["v1", "v2"])
@@ -90,6 +93,26 @@ def run() -> list[tuple[str, str]]:
                 )
             )
             rows.append(("monitor under load: failed requests", f"{healthy.failed} of {healthy.total}"))
+
+            started = time.monotonic()
+            comparison = Comparer(client, settings, io.StringIO(), COMPARE_CONCURRENCY, COMPARE_REQUESTS).run(
+                "live", tags["v1"], eval_set
+            )
+            took = time.monotonic() - started
+            a, b = comparison.a, comparison.b
+            rows.append(
+                (
+                    f"compare live vs image: {comparison.examples} examples over REST and gRPC + latency",
+                    f"{took:.1f} s wall",
+                )
+            )
+            rows.append(
+                (
+                    "compare throughput A / B (same concurrency, interleaved)",
+                    f"{a.latency.throughput:.0f} / {b.latency.throughput:.0f} requests/s, "
+                    f"p50 {a.latency.p50:.2f} / {b.latency.p50:.2f} ms",
+                )
+            )
 
             live = host.state().serving
             assert live is not None
