@@ -210,6 +210,13 @@ def parse(raw: dict[str, Any]) -> Config:
         raise ConfigError(f"unknown section [{unknown[0]}]")
     hints = get_type_hints(Config)
     config = Config(**{name: _section(hints[name], name, raw.get(name)) for name in sections})
+    monitoring = config.monitoring
+    if monitoring.window_seconds < 2 * monitoring.scrape_interval_seconds:
+        # A rate over fewer than two scrapes is empty: the rules on it could never fire.
+        raise ConfigError(
+            f"monitoring.window_seconds ({monitoring.window_seconds:g}) must cover at least two scrapes "
+            f"(2 x scrape_interval_seconds = {2 * monitoring.scrape_interval_seconds:g})"
+        )
     for key in ("images.serving_repository", "images.training_repository", "serving.network"):
         section, field = key.split(".")
         template = getattr(getattr(config, section), field)

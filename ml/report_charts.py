@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ml import mermaid
+from ml import mermaid, metrics
 
 # Bounds that keep the comment far under GitHub's 65,536 characters whatever the model: a longer training or
 # more classes are thinned (every k-th epoch) or cut to the classes that need looking at (the lowest F1).
@@ -104,27 +104,12 @@ def _at(values: list[float], classes: list[int]) -> tuple[float, ...]:
 def class_f1(card: dict[str, Any]) -> list[float] | None:
     """F1 per class from the card's confusion matrix (exact counts), else from its per-class precision and
     recall; None when the card has neither (a card from before they were recorded)."""
-    metrics = card.get("metrics", {})
-    matrix = metrics.get("confusion_matrix")
+    recorded = card.get("metrics", {})
+    matrix = recorded.get("confusion_matrix")
     if matrix:
-        return _f1_from_matrix(matrix)
-    per_class = metrics.get("per_class") or {}
+        return metrics.per_class_f1_from_confusion(matrix)
+    per_class = recorded.get("per_class") or {}
     precision, recall = per_class.get("precision"), per_class.get("recall")
     if not precision or not recall or len(precision) != len(recall):
         return None
-    return [_f1(float(p), float(r)) for p, r in zip(precision, recall, strict=True)]
-
-
-def _f1_from_matrix(matrix: list[list[int]]) -> list[float]:
-    scores = []
-    for label, row in enumerate(matrix):
-        true_positive = row[label]
-        predicted = sum(other[label] for other in matrix)
-        actual = sum(row)
-        denominator = predicted + actual
-        scores.append(2 * true_positive / denominator if denominator else 0.0)
-    return scores
-
-
-def _f1(precision: float, recall: float) -> float:
-    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return [metrics.f1(float(p), float(r)) for p, r in zip(precision, recall, strict=True)]

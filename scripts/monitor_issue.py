@@ -3,9 +3,11 @@ the one GitHub issue the monitor workflow keeps open while the live release is n
 
 `serving monitor --json` prints its verdict (version, colour, checks, alerts firing, the release a revert put
 back); this renders it as Markdown, with a link to the run. No verdict (the file is empty or missing: Prometheus
-or Docker unreachable, or the monitor did not run) renders as `unknown`, with the step's outcome. Under GitHub
+or Docker unreachable, or the monitor did not run) renders as `unknown`, with the step's outcome and the error
+`serving monitor --json` gave, if any. Under GitHub
 Actions it also writes `verdict` and `body` to $GITHUB_OUTPUT, for the job that opens, updates or closes the
-issue through GitHub's API (.github/workflows/monitor.yml). Standard library only (and ml.contract's exit codes).
+issue through GitHub's API (.github/workflows/monitor.yml). Free of TensorFlow and Docker: the standard library,
+ml.contract's exit codes and serving.history's verdict names.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from ml.contract import ExitCode
+from serving import github, markdown
 from serving.history import DEGRADED, DOWN, HEALTHY, UNKNOWN, VERDICTS
 
 # The first line of every body: the issue job reads the previous verdict back from it (a change is commented).
 MARKER = "<!-- monitor-verdict: {verdict} -->"
 _HEADLINES = {
     HEALTHY: "✅ healthy: every check passed",
-    DEGRADED: "⚠️ degraded: the live release answers, but a check failed",
-    DOWN: "❌ down: the live release does not serve",
+    DEGRADED: github.HEADLINES[ExitCode.DEGRADED],
+    DOWN: github.HEADLINES[ExitCode.DOWN],
     UNKNOWN: "❓ no verdict: the monitor could not judge the live release",
 }
 
@@ -49,10 +52,6 @@ def load_verdict(text: str) -> dict[str, Any] | None:
     return verdict
 
 
-def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ").strip() or "—"
-
-
 def _checks_table(checks: list[Mapping[str, Any]]) -> list[str]:
     """Failed checks first, the worst severity first among them; passed ones after, in the monitor's order."""
 
@@ -63,8 +62,8 @@ def _checks_table(checks: list[Mapping[str, Any]]) -> list[str]:
     ordered = sorted(checks, key=order)
     lines = ["| check | severity | result | detail |", "| --- | --- | --- | --- |"]
     lines += [
-        f"| {_cell(check.get('name', '?'))} | {_cell(check.get('severity', '?'))} | "
-        f"{'✅ passed' if check.get('passed') else '❌ failed'} | {_cell(check.get('detail', ''))} |"
+        f"| {markdown.cell(check.get('name', '?'))} | {markdown.cell(check.get('severity', '?'))} | "
+        f"{'✅ passed' if check.get('passed') else '❌ failed'} | {markdown.cell(check.get('detail', ''))} |"
         for check in ordered
     ]
     return lines
@@ -80,7 +79,7 @@ def render(verdict: Mapping[str, Any] | None, run_url: str, outcome: str = "") -
         lines += [
             f"The monitor gave no verdict in {run} (its step: {outcome or 'unknown'}): "
             + (
-                f"`{_cell(error)}`."
+                f"`{markdown.cell(error)}`."
                 if error
                 else "Prometheus or Docker was unreachable on the deploy host, "
                 "or a step before the monitor failed. The run's log says which."
@@ -89,10 +88,12 @@ def render(verdict: Mapping[str, Any] | None, run_url: str, outcome: str = "") -
         return "\n".join(lines) + "\n"
     version, colour = verdict.get("version") or "no release", verdict.get("colour") or "no colour"
     window = float(verdict.get("window_seconds") or 0)
-    lines.append(f"**{_cell(version)}** in **{_cell(colour)}**, probed for {window:g} s, judged in {run}.")
+    lines.append(
+        f"**{markdown.cell(version)}** in **{markdown.cell(colour)}**, probed for {window:g} s, judged in {run}."
+    )
     if verdict.get("reverted_to"):
-        lines += ["", f"**Reverted:** {_cell(verdict['reverted_to'])} serves again in its place."]
-    firing = [f"`{_cell(alert)}`" for alert in verdict.get("alerts_firing") or []]
+        lines += ["", f"**Reverted:** {markdown.cell(verdict['reverted_to'])} serves again in its place."]
+    firing = [f"`{markdown.cell(alert)}`" for alert in verdict.get("alerts_firing") or []]
     lines += ["", f"Alerts firing in Prometheus: {', '.join(firing) if firing else 'none'}.", ""]
     lines += _checks_table(list(verdict.get("checks") or []))
     return "\n".join(lines) + "\n"

@@ -286,8 +286,9 @@ def _monitor(args: argparse.Namespace, config: Config) -> int:
     client = _docker()
     out = sys.stderr if args.json else sys.stdout
 
-    def revert(image: str, reason: str) -> object:
-        return Deployer(client, deploy, out, action="revert", cause=reason).run(image)
+    def revert(image: str, reason: str, judged: str) -> object:
+        deployer = Deployer(client, deploy, out, action="revert", cause=reason, only_replacing=judged)
+        return deployer.run(image)
 
     monitor = Monitor(client, deploy, settings, out, os.environ)
     args.step_records = monitor.steps.records

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ml import mermaid
+from serving import markdown
 from serving.compare import Comparison, ReleaseResult
 
 MARKDOWN_FILE = "compare.md"
@@ -99,11 +100,6 @@ def render_json(comparison: Comparison) -> str:
     return json.dumps(comparison.to_dict(), indent=2, ensure_ascii=False)
 
 
-def _markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "| --- |" + " ---: |" * (len(header) - 1)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
 def mermaid_per_class(comparison: Comparison) -> list[str]:
     """A's per-class F1 as bars, B's as a line over them (xychart-beta draws two bar series over each other),
     as the gate report charts a candidate against its baseline."""
@@ -147,13 +143,13 @@ def render_markdown(comparison: Comparison) -> str:
         "",
         f"{_capitalised(_method(comparison))}; {verdict}.",
         "",
-        *_markdown_table(("", "A", "B", "B - A"), list(summary_rows(comparison))),
+        *markdown.table(("", "A", "B", "B - A"), list(summary_rows(comparison)), {"A", "B", "B - A"}),
         "",
         f"**Agreement**: {_agreement(comparison)}.",
         "",
         "### Per-class F1",
         "",
-        *_markdown_table(
+        *markdown.table(
             ("class", "examples", "A", "B", "B - A"),
             [
                 (str(cls), str(support), f"{fa:.4f}", f"{fb:.4f}", _signed(fb - fa, 4))
@@ -161,6 +157,7 @@ def render_markdown(comparison: Comparison) -> str:
                     zip(comparison.support, a.per_class_f1, b.per_class_f1, strict=True)
                 )
             ],
+            {"examples", "A", "B", "B - A"},
         ),
         "",
         *mermaid_per_class(comparison),

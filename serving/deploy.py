@@ -21,7 +21,7 @@ import docker
 
 from serving import convergence, history
 from serving.deadline import after
-from serving.errors import DeployError
+from serving.errors import DeployError, Refused
 from serving.haproxy_config import SERVER_TIMEOUT_SECONDS, Split
 from serving.history_store import Attempt, HistoryRecorder, HistoryStore
 from serving.lock import deploy_lock, lock_path
@@ -67,6 +67,7 @@ class Deployer:
         environ: Mapping[str, str] = os.environ,
         on_step: Callable[[int], None] | None = None,
         cause: str = "",
+        only_replacing: str = "",
     ) -> None:
         self.client = client
         self.settings = settings
@@ -76,6 +77,8 @@ class Deployer:
         self.steps = Steps(out, TOTAL_STEPS, on_step)
         self.rollout = Rollout(client, settings, self.traffic, self.steps, self.runner)
         self.cause = cause  # why this rollout runs (a monitor's verdict), recorded when it succeeds
+        # The image id that must still be active under the lock (a monitor's revert of the release it judged).
+        self.only_replacing = only_replacing
         self.recorder = HistoryRecorder(
             self.history, action, history.trigger_from_env(dict(environ)), self.steps
         )
@@ -115,6 +118,9 @@ class Deployer:
             )
             notes.append(f"candidate {release.version} ({release.image_id[:19]})")
             self.steps.detail("; ".join(notes))
+        if self.only_replacing and (serving is None or serving.release.image_id != self.only_replacing):
+            live = f"{serving.release.version} is live" if serving else "nothing is live"
+            raise Refused(f"the judged release is no longer active ({live}): nothing put back")
         if (
             serving
             and serving.release.image_id == release.image_id

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from serving import history, history_view
+from serving import history, history_view, markdown
 from serving.history import Entry, Verdict
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def verdicts_table(verdicts: Sequence[Verdict]) -> list[str]:
         )
         for verdict in verdicts
     ]
-    return history_view.markdown_table(VERDICT_HEADERS, rows, frozenset({"window"}))
+    return markdown.table(VERDICT_HEADERS, rows, {"window"})
 
 
 def verdict_runs(verdicts: Sequence[Verdict]) -> list[VerdictRun]:

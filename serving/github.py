@@ -10,9 +10,10 @@ from collections.abc import Mapping, Sequence
 from typing import TextIO
 
 from ml.contract import ExitCode
+from serving import markdown
 from serving.steps import StepRecord
 
-_HEADLINES = {
+HEADLINES = {
     ExitCode.OK: "✅ done",
     ExitCode.BAD_INPUT: "❌ bad input",
     ExitCode.REFUSED: "❌ refused before promotion: traffic and containers as before",
@@ -23,21 +24,17 @@ _HEADLINES = {
 }
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
-
-
 def render_summary(action: str, records: Sequence[StepRecord], outcome: str, code: ExitCode) -> str:
     lines = [
-        f"### {action}: {_HEADLINES[code]} (exit {int(code)})",
+        f"### {action}: {HEADLINES[code]} (exit {int(code)})",
         "",
-        f"{_cell(outcome)}",
+        f"{markdown.cell(outcome)}",
         "",
         "| step | verdict | seconds | detail |",
         "| --- | --- | ---: | --- |",
     ]
     lines += [
-        f"| {record.number}. {record.name} | {record.verdict} | {record.seconds:.2f} | {_cell(record.detail)} |"
+        f"| {record.number}. {record.name} | {record.verdict} | {record.seconds:.2f} | {markdown.cell(record.detail)} |"
         for record in records
     ]
     return "\n".join(lines) + "\n\n"

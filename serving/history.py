@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 RESULT_DEPLOYED = "deployed"
 RESULT_REFUSED = "refused"
@@ -38,8 +38,20 @@ def volume_name(model_name: str) -> str:
     return f"{model_name}-deploy-history"
 
 
+class _JsonLine:
+    """A record stored as one JSON line; fields it does not know (a newer writer's) are ignored when read."""
+
+    def to_line(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Self:
+        known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}  # type: ignore[attr-defined]
+        return cls(**known)
+
+
 @dataclass(frozen=True)
-class Entry:
+class Entry(_JsonLine):
     action: str  # deploy | revert
     result: str
     version: str
@@ -56,17 +68,9 @@ class Entry:
     steps: dict[str, float] = field(default_factory=dict)
     traffic_share: int = 0  # the largest share of requests (%) the release took, the step a rollout reached
 
-    def to_line(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Entry:
-        known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
-        return cls(**known)
-
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(_JsonLine):
     """One `serving monitor` run: its verdict on the live release and why."""
 
     checked_at: str
@@ -77,14 +81,6 @@ class Verdict:
     failures: list[str] = field(default_factory=list)  # "<check>: <detail>" for each failed check
     reverted_to: str = ""  # the release --revert-on-failure put back
     trigger: dict[str, str] = field(default_factory=dict)
-
-    def to_line(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Verdict:
-        known = {name: raw[name] for name in cls.__dataclass_fields__ if name in raw}
-        return cls(**known)
 
 
 def parse(text: str) -> list[Entry]:

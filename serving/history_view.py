@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 
+from serving import markdown
 from serving.history import Entry
 
 HEADERS = ("release", "action", "result", "finished (UTC)", "who", "took", "share", "steps (s)", "reason")
@@ -135,25 +136,11 @@ def render_json(entries: Sequence[Entry]) -> str:
     return json.dumps([asdict(entry) for entry in entries], indent=2, sort_keys=True)
 
 
-def markdown_cell(text: str) -> str:
-    """A table cell: one line, pipes escaped."""
-    return " ".join(text.split()).replace("|", "\\|") or "-"
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: frozenset[str]) -> list[str]:
-    lines = [
-        "| " + " | ".join(headers) + " |",
-        "| " + " | ".join("---:" if header in right else "---" for header in headers) + " |",
-    ]
-    lines += ["| " + " | ".join(markdown_cell(cell) for cell in cells) + " |" for cells in rows]
-    return lines
-
-
 def render_markdown(entries: Sequence[Entry], reason_width: int = 120) -> list[str]:
     """The history as a Markdown table, oldest first, with the steps' legend below it."""
     rows = [row(entry, reason_width) for entry in entries]
     return [
-        *markdown_table(HEADERS, rows, RIGHT_ALIGNED),
+        *markdown.table(HEADERS, rows, RIGHT_ALIGNED),
         "",
         STEPS_LEGEND[0].upper() + STEPS_LEGEND[1:] + ".",
     ]

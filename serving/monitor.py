@@ -29,9 +29,10 @@ from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.errors import DeadlineExceeded, DeployError, InfrastructureError
 from serving.grpc_client import GrpcClient
+from serving.history import DEGRADED, DOWN
 from serving.history_store import HistoryStore
 from serving.prometheus_client import PrometheusClient, Series
-from serving.prometheus_config import DEGRADED, DOWN, MonitoringSettings, alert_rules
+from serving.prometheus_config import COLOUR_NOT_SCRAPED, MonitoringSettings, alert_rules
 from serving.proxy import Proxy
 from serving.runner import ColourRunner, resolve_image, smoke_set_from_image
 from serving.settings import DeploySettings
@@ -67,7 +68,7 @@ class MonitorReport:
     @property
     def verdict(self) -> str:
         failed = {check.severity for check in self.checks if not check.passed}
-        return history.DOWN if DOWN in failed else history.DEGRADED if DEGRADED in failed else history.HEALTHY
+        return DOWN if DOWN in failed else DEGRADED if DEGRADED in failed else history.HEALTHY
 
     def failures(self) -> list[str]:
         return [f"{check.name}: {check.detail}" for check in self.checks if not check.passed]
@@ -76,8 +77,9 @@ class MonitorReport:
         return json.dumps({**asdict(self), "verdict": self.verdict}, indent=2, sort_keys=True)
 
 
-# Deploys a revert: (image, the reason its history entry records).
-Reverter = Callable[[str, str], object]
+# Deploys a revert: (image, the reason its history entry records, the image id that must still be live under
+# the deploy lock).
+Reverter = Callable[[str, str, str], object]
 
 
 class Monitor:
@@ -93,7 +95,7 @@ class Monitor:
         self.deploy = deploy
         self.monitoring = monitoring
         self.proxy = Proxy(client, deploy.proxy)
-        self.steps = Steps(out, TOTAL_STEPS + 1)
+        self.steps = Steps(out, TOTAL_STEPS)  # one more when it may revert (`run`)
         self.trigger = history.trigger_from_env(dict(environ or {}))
         self.prometheus = PrometheusClient(monitoring.url)
 
@@ -112,9 +114,20 @@ class Monitor:
                 self._revert(report, reverter)
         finally:
             self.prometheus.close()
-        if self.proxy.container() is not None:
-            HistoryStore(self.proxy).append_verdict(self._verdict(report))
+        self._record(report)
         return report
+
+    def _record(self, report: MonitorReport) -> None:
+        """Beside the deploy history, on the proxy's volume: not when the proxy is gone or stopped, which is
+        the verdict's own news, not a reason to lose it."""
+        proxy = self.proxy.container()
+        if proxy is None or proxy.status != "running":
+            self.steps.say("the verdict is not recorded: the proxy, which holds the history, is not running")
+            return
+        try:
+            HistoryStore(self.proxy).append_verdict(self._verdict(report))
+        except DeployError as exc:
+            self.steps.say(f"warning: {exc}")
 
     def _read_state(self, report: MonitorReport) -> ColourState | None:
         with self.steps.step("read the live release from Docker"):
@@ -156,8 +169,14 @@ class Monitor:
         self, live: ColourState, runner: ColourRunner, rest: RestClient, grpc: GrpcClient, window: float
     ) -> MonitorCheck:
         model = self.deploy.model_name
-        smoke = smoke_set_from_image(self.client, resolve_image(self.client, live.release.image_id), model)
-        colour_rest = RestClient(runner.endpoints().rest_url, model)
+        try:
+            smoke = smoke_set_from_image(
+                self.client, resolve_image(self.client, live.release.image_id), model
+            )
+            # No address: the colour died since `running`, or restarts in a loop.
+            colour_rest = RestClient(runner.endpoints().rest_url, model)
+        except DeployError as exc:
+            return MonitorCheck("probes", DOWN, False, f"cannot probe {runner.name}: {exc}")
         try:
             targets = BakeTargets(rest, grpc, colour_rest, runner.running)
             probed = bake(targets, smoke, window, self.deploy.thresholds, self.deploy.max_bake_error_rate)
@@ -202,6 +221,7 @@ class Monitor:
                 found = self.prometheus.query(rule.expr, until, at)
                 detail = _describe(found) if found else "ok"
                 report.checks.append(MonitorCheck(rule.name, rule.severity, not found, detail))
+            self._check_discovery(report)
             report.alerts_firing = sorted(
                 a.name for a in self.prometheus.alerts(until) if a.state == "firing"
             )
@@ -209,6 +229,17 @@ class Monitor:
             self.steps.detail(
                 f"{len(failed)} of {len(report.checks)} checks failed"
                 + (f"; firing now: {', '.join(report.alerts_firing)}" if report.alerts_firing else "")
+            )
+
+    @staticmethod
+    def _check_discovery(report: MonitorReport) -> None:
+        """A colour that answered every probe yet has no scrape means Prometheus cannot see the colours (its
+        Docker socket, its network): that is the monitoring's failure, never a reason to revert the release."""
+        passed = {check.name for check in report.checks if check.passed}
+        if "probes" in passed and COLOUR_NOT_SCRAPED not in passed:
+            raise InfrastructureError(
+                f"{report.colour} answered every probe, but Prometheus does not scrape it: check its Docker "
+                "service discovery (the socket it mounts) and the deploy's network"
             )
 
     def _print_verdict(self, report: MonitorReport) -> None:
@@ -238,10 +269,11 @@ class Monitor:
             reason = f"monitor: {report.verdict}: " + "; ".join(report.failures())
             try:
                 target = revert_target(HistoryStore(self.proxy).read(), None)
-                if target.image_id == self._live_image_id():
+                live = self._live_image_id()
+                if target.image_id == live:
                     self.steps.detail(f"nothing to put back: {target.version} is the live release already")
                     return
-                reverter(image_reference(self.client, target), reason[:1000])
+                reverter(image_reference(self.client, target), reason[:1000], live)
             except DeployError as exc:
                 self.steps.detail(f"not reverted: {exc}")
                 return

@@ -32,6 +32,7 @@ from serving.prometheus_config import (
 from serving.proxy import RESTART_POLICY, ensure_network
 
 ROLE = "monitoring"
+CHECK_ROLE = "monitoring-check"
 CONFIG_DIGEST_LABEL = "ml.monitoring.config-digest"
 DATA_DIR = "/prometheus"  # the official image's storage path and volume
 RETENTION = "15d"
@@ -85,7 +86,7 @@ class Prometheus:
         container = self.container()
         if container is None:
             return False
-        container.remove(force=True)
+        container.remove(force=True, v=True)
         return True
 
     def _image_id(self) -> str:
@@ -103,7 +104,9 @@ class Prometheus:
             self.image,
             entrypoint=["/bin/promtool"],
             command=["check", "config", f"{CONFIG_DIR}/{CONFIG_FILE}"],
-            labels={labels.APP: self.settings.model_name, labels.HELPER: "promtool"},
+            # Not a deploy's helper (those are removed by the next deploy, under its lock): `make monitoring` takes
+            # no lock, and a deploy beside it must not remove its check.
+            labels={labels.APP: self.settings.model_name, labels.ROLE: CHECK_ROLE},
         )
         try:
             container.put_archive(CONFIG_DIR, files_tar(files))
@@ -113,7 +116,7 @@ class Prometheus:
                 output = container.logs().decode(errors="replace").strip()
                 raise InfrastructureError(f"promtool refused the rendered Prometheus config:\n{output}")
         finally:
-            container.remove(force=True)
+            container.remove(force=True, v=True)  # and the image's anonymous /prometheus volume
 
     def _create(self, files: dict[str, str], digest: str) -> Container:
         settings = self.settings

@@ -19,6 +19,7 @@ from serving import labels
 from serving.client import PROMETHEUS_PATH
 from serving.colours import REST_PORT
 from serving.haproxy_config import BACKENDS, METRICS_PATH, METRICS_PORT, REST_BACKEND
+from serving.history import DEGRADED, DOWN
 
 CONFIG_DIR = "/etc/prometheus"  # the official image's
 CONFIG_FILE = "prometheus.yml"
@@ -28,14 +29,13 @@ DOCKER_SOCKET = "/var/run/docker.sock"
 PROXY_JOB = "proxy"
 SERVING_JOB = "tf-serving"
 
-DEGRADED = "degraded"
-DOWN = "down"
 
 # Recorded per colour from the proxy's metrics: its share of requests (%), and 1 while the proxy's health
 # check on its model status passes.
 WEIGHT = "colour:traffic_weight"
 CHECK_UP = "colour:proxy_check_up"
 _LIVE = f"on (colour) ({WEIGHT} > 0)"
+COLOUR_NOT_SCRAPED = "ServingColourDown"
 _BACKENDS = "|".join(BACKENDS)
 
 
@@ -86,7 +86,7 @@ class MonitoringSettings:
 @dataclass(frozen=True)
 class AlertRule:
     name: str
-    severity: str  # DEGRADED or DOWN: what the monitor's verdict becomes while its expression has samples
+    severity: str  # history.DEGRADED or DOWN: the monitor's verdict while its expression has samples
     expr: str
     summary: str
 
@@ -138,7 +138,7 @@ def alert_rules(settings: MonitoringSettings) -> tuple[AlertRule, ...]:
             "the proxy's health check does not find the live release's model AVAILABLE",
         ),
         AlertRule(
-            "ServingColourDown",
+            COLOUR_NOT_SCRAPED,
             DOWN,
             f'{WEIGHT} > 0 unless on (colour) (up{{job="{SERVING_JOB}"}} == 1)',
             "the live colour's TF Serving does not answer Prometheus (stopped, gone or unreachable)",

@@ -127,8 +127,11 @@ def run() -> list[tuple[str, str]]:
                 )
             )
 
-            def revert(image: str, reason: str) -> object:
-                return Deployer(client, settings, io.StringIO(), "revert", {}, cause=reason).run(image)
+            def revert(image: str, reason: str, judged: str) -> object:
+                deployer = Deployer(
+                    client, settings, io.StringIO(), "revert", {}, cause=reason, only_replacing=judged
+                )
+                return deployer.run(image)
 
             with host.load(rest_clients=LOAD_CLIENTS, grpc_clients=0) as load_:
                 started = time.monotonic()

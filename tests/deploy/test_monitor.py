@@ -20,6 +20,7 @@ from serving import history
 from serving.client import RestClient
 from serving.deadline import after, poll
 from serving.deploy import Deployer
+from serving.errors import Refused
 from serving.haproxy_runtime import UP
 from serving.history_store import HistoryStore
 from serving.labels import COLOUR
@@ -62,10 +63,16 @@ class Monitored:
             sys.stdout.write(out.getvalue())
             self.outputs.append(out.getvalue())
 
-    def _revert(self, image: str, reason: str) -> object:
+    def _revert(self, image: str, reason: str, judged: str) -> object:
         out = io.StringIO()
         deployer = Deployer(
-            self.host.client, self.host.settings, out=out, action="revert", environ={}, cause=reason
+            self.host.client,
+            self.host.settings,
+            out=out,
+            action="revert",
+            environ={},
+            cause=reason,
+            only_replacing=judged,
         )
         try:
             return deployer.run(image)
@@ -224,3 +231,20 @@ def test_cli_prints_the_verdict_as_json_with_its_exit_code(monitored: Monitored)
     result = run_cli(monitored.host, "monitor", "--window", "2")
     assert result.returncode == ExitCode.DOWN, result.stdout
     assert "monitor: 1.1.0: down" in result.stdout
+
+
+def test_a_revert_for_a_release_no_longer_live_puts_nothing_back(
+    monitored: Monitored, releases: Releases
+) -> None:
+    """The monitor judged a release; a deploy replaced it before the revert got the lock: nothing is reverted."""
+    deployer = Deployer(
+        monitored.host.client,
+        monitored.host.settings,
+        out=io.StringIO(),
+        action="revert",
+        environ={},
+        only_replacing="sha256:" + "0" * 64,
+    )
+    with pytest.raises(Refused, match="the judged release is no longer active"):
+        deployer.run(releases["v1"])
+    monitored.host.assert_serving("v2")

@@ -46,7 +46,7 @@ def promtool(directory: Path, *arguments: str) -> tuple[int, str]:
         code = int(container.wait(timeout=120)["StatusCode"])
         return code, container.logs().decode(errors="replace")
     finally:
-        container.remove(force=True)
+        container.remove(force=True, v=True)  # and the image's anonymous /prometheus volume
 
 
 def rules_dir(tmp_path: Path, rules: str) -> Path:

@@ -58,6 +58,18 @@ def test_unknown_placeholder_in_a_name_template(raw: dict[str, Any]) -> None:
         configuration.parse(raw)
 
 
+def test_a_monitoring_window_under_two_scrapes_is_refused(raw: dict[str, Any]) -> None:
+    """A rate over one scrape is empty: the error, latency and traffic rules would never fire."""
+    raw["monitoring"]["scrape_interval_seconds"] = 20
+    raw["monitoring"]["window_seconds"] = 30
+    with pytest.raises(
+        configuration.ConfigError, match=r"monitoring\.window_seconds \(30\) must cover at least two"
+    ):
+        configuration.parse(raw)
+    raw["monitoring"]["window_seconds"] = 40
+    assert configuration.parse(raw).monitoring.window_seconds == 40
+
+
 def test_missing_key(raw: dict[str, Any]) -> None:
     del raw["deploy"]["bake_seconds"]
     with pytest.raises(configuration.ConfigError, match=r"missing key deploy\.bake_seconds"):

@@ -72,7 +72,5 @@ def test_a_deploy_that_fails_before_any_step_still_reports(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     exit_code = ExitCode(serving_cli.main(["--config", str(config), "deploy"]))
     assert exit_code == ExitCode.BAD_INPUT
-    assert summary.read_text(encoding="utf-8").startswith(
-        f"### deploy: ❌ {github._HEADLINES[exit_code][2:]}"
-    )
+    assert summary.read_text(encoding="utf-8").startswith(f"### deploy: ❌ {github.HEADLINES[exit_code][2:]}")
     assert capsys.readouterr().out.startswith(f"::error title=deploy {exit_code.name.lower()}::")

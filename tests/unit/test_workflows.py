@@ -383,7 +383,7 @@ def _make_monitor_steps(job: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-def test_the_monitor_reverts_only_when_asked_and_never_beside_a_deploy() -> None:
+def test_the_monitor_reverts_only_when_asked_and_never_in_place_of_a_waiting_deploy() -> None:
     """A plain verdict only reads and may run beside a deploy; the job that can revert is opt-in (the box of a
     run by hand, MONITOR_REVERT for schedules), judges again in the deploy group, in `production`."""
     jobs = workflows()["monitor"]["jobs"]
@@ -402,11 +402,12 @@ def test_the_monitor_reverts_only_when_asked_and_never_beside_a_deploy() -> None
     assert "needs.monitor.outputs.verdict == 'degraded'" in revert["if"]
     assert "needs.monitor.outputs.verdict == 'down'" in revert["if"]
     assert revert["environment"] == "production"
-    assert revert["concurrency"] == {"group": "production-deploy", "cancel-in-progress": False}
+    # Not the deploy group, where it could replace a waiting deploy: the host's deploy lock orders them.
+    assert revert["concurrency"] == {"group": "production-monitor-revert", "cancel-in-progress": False}
     assert jobs["monitor"]["concurrency"] == {"group": "production-monitor", "cancel-in-progress": False}
     assert "environment" not in jobs["monitor"]
     deploy_group = workflows()["deploy"]["jobs"]["deploy"]["concurrency"]["group"]
-    assert revert["concurrency"]["group"] == deploy_group
+    assert revert["concurrency"]["group"] != deploy_group
 
 
 def test_the_monitor_issue_is_kept_through_the_api_only_on_github() -> None:
