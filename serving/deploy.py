@@ -118,8 +118,10 @@ class Deployer:
             )
             notes.append(f"candidate {release.version} ({release.image_id[:19]})")
             self.steps.detail("; ".join(notes))
-        if self.only_replacing and (serving is None or serving.release.image_id != self.only_replacing):
-            live = f"{serving.release.version} is live" if serving else "nothing is live"
+        # The active colour, running or not: the release a monitor judged down may well have stopped.
+        active = state.active
+        if self.only_replacing and (active is None or active.release.image_id != self.only_replacing):
+            live = f"{active.release.version} is active" if active else "nothing is active"
             raise Refused(f"the judged release is no longer active ({live}): nothing put back")
         if (
             serving

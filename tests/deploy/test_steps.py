@@ -138,8 +138,9 @@ def test_a_new_colour_slow_only_under_load_is_reverted(host: Host, releases: Rel
     )
     reversal = _reverted_at(host, releases, 10, throttle)
     verdict = next(line for line in reversal.output.splitlines() if line.strip().startswith("10 %:"))
-    # The proxy's measure of live answers, not the probes (which the throttling slows as well), caught it.
-    assert "FAIL the proxy measured" in verdict, verdict
+    # The proxy's view, not the probes (which the throttling slows as well), caught it: its measure of the live
+    # answers, or, on a busy machine, its health check timing out on the starved colour first.
+    assert "FAIL the proxy measured" in verdict or "FAIL the proxy's health check finds" in verdict, verdict
     assert reversal.load.failed <= IN_FLIGHT, reversal.load.summary()
 
 
