@@ -109,7 +109,9 @@ class Deployer:
             created = self.proxy.ensure()
             release = resolve_image(self.client, image)
             entries = self.history.read()
-            state, notes = self._converge(read_state(self.client, self.proxy), entries)
+            found = read_state(self.client, self.proxy)
+            self._check_judged(found)
+            state, notes = self._converge(found, entries)
             serving = state.serving
             if created:
                 notes.insert(0, "bootstrapped proxy and network")
@@ -118,11 +120,6 @@ class Deployer:
             )
             notes.append(f"candidate {release.version} ({release.image_id[:19]})")
             self.steps.detail("; ".join(notes))
-        # The active colour, running or not: the release a monitor judged down may well have stopped.
-        active = state.active
-        if self.only_replacing and (active is None or active.release.image_id != self.only_replacing):
-            live = f"{active.release.version} is active" if active else "nothing is active"
-            raise Refused(f"the judged release is no longer active ({live}): nothing put back")
         if (
             serving
             and serving.release.image_id == release.image_id
@@ -154,6 +151,14 @@ class Deployer:
                 f"history updated; {'old colour ' + serving.colour + ' removed' if serving else 'first release'}"
             )
         return Outcome(True, f"{release.version} deployed to {attempt.colour}")
+
+    def _check_judged(self, found: HostState) -> None:
+        """With `only_replacing`, refuse unless the judged release is still the active colour, running or not
+        (one judged down may well have stopped); checked as found, before convergence changes anything."""
+        active = found.active
+        if self.only_replacing and (active is None or active.release.image_id != self.only_replacing):
+            live = f"{active.release.version} is active" if active else "nothing is active"
+            raise Refused(f"the judged release is no longer active ({live}): nothing put back")
 
     def _scale_down(self, colour: str) -> None:
         """Remove a colour that took traffic until now, once requests still in flight to it finished."""
