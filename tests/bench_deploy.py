@@ -35,7 +35,7 @@ from tests.deploy.harness import (
     VARIANTS,
     AtShare,
     Host,
-    free_port,
+    free_ports,
     remove_everything,
     write_config,
 )
@@ -201,9 +201,7 @@ def run() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         overrides = {
-            "rest_port": free_port(),
-            "grpc_port": free_port(),
-            "metrics_port": free_port(),
+            **free_ports(),
             **TEST_DEPLOY_SETTINGS,
             "bake_seconds": BAKE_SECONDS,
         }

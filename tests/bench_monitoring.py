@@ -36,7 +36,7 @@ from tests.deploy.harness import (
     PROXY_IMAGE,
     TEST_DEPLOY_SETTINGS,
     Host,
-    free_port,
+    free_ports,
     remove_everything,
     write_config,
 )
@@ -58,10 +58,7 @@ def run() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         overrides = {
-            "rest_port": free_port(),
-            "grpc_port": free_port(),
-            "metrics_port": free_port(),
-            "port": free_port(),
+            **free_ports(),
             **TEST_DEPLOY_SETTINGS,
         }
         config = load(write_config(root, model_name, overrides))

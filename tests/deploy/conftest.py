@@ -22,7 +22,7 @@ from tests.deploy.harness import (
     VARIANTS,
     Host,
     Releases,
-    free_port,
+    free_ports,
     remove_everything,
     write_config,
 )
@@ -71,10 +71,7 @@ def host(
     docker_client: docker.DockerClient, model_name: str, releases: Releases, tmp_path: Path
 ) -> Iterator[Host]:
     overrides = {
-        "rest_port": free_port(),
-        "grpc_port": free_port(),
-        "metrics_port": free_port(),
-        "port": free_port(),  # Prometheus, when a test starts it
+        **free_ports(),
         **TEST_DEPLOY_SETTINGS,
     }
     config_path = write_config(tmp_path, model_name, overrides)

@@ -87,6 +87,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports() -> dict[str, object]:
+    """Config overrides giving one test's proxy (REST, gRPC, metrics) and Prometheus ports of their own."""
+    return {name: free_port() for name in ("rest_port", "grpc_port", "metrics_port", "port")}
+
+
 def write_config(directory: Path, model_name: str, overrides: dict[str, object]) -> Path:
     """The project's pipeline.toml with this test's model name, ports and deploy settings."""
     text = (ROOT / "pipeline.toml").read_text(encoding="utf-8")
