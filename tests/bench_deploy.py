@@ -10,7 +10,6 @@ and the stand-in bases, builds its own small serving images and removes everythi
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import secrets
 import tempfile
@@ -20,7 +19,6 @@ from collections import Counter
 from pathlib import Path
 
 import docker
-import docker.errors
 import numpy as np
 
 from ml.config import load
@@ -36,7 +34,7 @@ from tests.deploy.harness import (
     AtShare,
     Host,
     free_ports,
-    remove_everything,
+    remove_scratch,
     write_config,
 )
 from tests.deploy.load import LoadGenerator
@@ -250,10 +248,7 @@ def run() -> list[tuple[str, str]]:
                 )
             )
         finally:
-            remove_everything(client, model_name)
-            for tag in tags.values():
-                with contextlib.suppress(docker.errors.ImageNotFound):
-                    client.images.remove(tag, force=True)
+            remove_scratch(client, model_name, tags.values())
     return rows
 
 

@@ -10,7 +10,6 @@ builds its own small serving images and removes everything it created.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import secrets
 import tempfile
@@ -18,7 +17,6 @@ import time
 from pathlib import Path
 
 import docker
-import docker.errors
 
 from ml.config import load
 from ml.contract import MONITORING_STANDIN
@@ -37,7 +35,7 @@ from tests.deploy.harness import (
     TEST_DEPLOY_SETTINGS,
     Host,
     free_ports,
-    remove_everything,
+    remove_scratch,
     write_config,
 )
 
@@ -145,10 +143,7 @@ def run() -> list[tuple[str, str]]:
             rows.append(("  requests failed until the revert", f"{reverted.failed} of {reverted.total}"))
         finally:
             api.close()
-            remove_everything(client, model_name)
-            for tag in tags.values():
-                with contextlib.suppress(docker.errors.ImageNotFound):
-                    client.images.remove(tag, force=True)
+            remove_scratch(client, model_name, tags.values())
     return rows
 
 

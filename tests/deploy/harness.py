@@ -10,7 +10,7 @@ import re
 import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -214,6 +214,14 @@ class Host:
         assert state.serving.release.version == VARIANTS[variant].semver
         assert list(state.colours) == [state.serving.colour], f"orphan colour left: {state.colours}"
         assert state.split == Split.all_to(state.serving.colour), state.split
+
+
+def remove_scratch(client: docker.DockerClient, model_name: str, tags: Iterable[str]) -> None:
+    """A benchmark's deploy target and the images it built for it."""
+    remove_everything(client, model_name)
+    for tag in tags:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            client.images.remove(tag, force=True)
 
 
 def remove_everything(client: docker.DockerClient, model_name: str) -> None:

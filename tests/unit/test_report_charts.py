@@ -10,15 +10,8 @@ from typing import Any
 import pytest
 
 from ml import gate, mermaid, report, report_charts
-from ml.config import GateConfig
+from tests.unit.test_gate import GATE
 
-GATE = GateConfig(
-    min_accuracy=0.95,
-    min_macro_f1=0.94,
-    max_accuracy_drop=0.005,
-    max_macro_f1_drop=0.01,
-    max_latency_p50_ratio=3.0,
-)
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 SERIES = re.compile(r'^  (line|bar) "([^"]*)" \[(.*)\]$')
 X_AXIS = re.compile(r'^  x-axis "[^"]*" \[(.*)\]$')
