@@ -14,7 +14,7 @@ ARTIFACTS ?= artifacts
 
 .PHONY: help
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # A stamp, not $(PY): that is a symlink, and make reads its time from the interpreter it points to (older
 # than any checkout, so the venv was rebuilt every time; `touch` on it re-dated the system's Python).
@@ -170,6 +170,16 @@ act: $(VENV_READY) ## The workflows under act, event by event, one row per job (
 	$(MAKE) --no-print-directory platform
 	$(MAKE) --no-print-directory bases
 	$(PY) -m scripts.act $(if $(ACTIONS),--actions '$(ACTIONS)') $(if $(EVENTS),--events '$(EVENTS)')
+
+.PHONY: k8s-manifests
+# SERVING_IMAGE and TRAINING_IMAGE reach the command through the environment (make exports them).
+k8s-manifests: $(VENV_READY) ## Render deploy/kubernetes/ for VERSION's release into artifacts/kubernetes/ (images by digest: REGISTRY's, or SERVING_IMAGE/TRAINING_IMAGE=REPOSITORY@sha256:…)
+	$(PY) -m scripts.k8s render --registry $(REGISTRY) $(if $(SERVING_IMAGE),--serving "$$SERVING_IMAGE") \
+	  $(if $(TRAINING_IMAGE),--training "$$TRAINING_IMAGE")
+
+.PHONY: k8s-validate
+k8s-validate: $(VENV_READY) ## Every rendered object against the Kubernetes schemas and the vendored Argo Rollouts CRDs (unknown fields are errors) and its references
+	$(PY) -m scripts.k8s validate
 
 .PHONY: lint-workflows
 lint-workflows: $(VENV_READY) ## zizmor (offline, default persona) + JSON schemas of the workflows and dependabot.yml

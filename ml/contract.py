@@ -60,3 +60,4 @@ class ExitCode(IntEnum):
     DOWNLOAD_FAILED = 14  # packages, wheels or an official base image could not be downloaded
     DEGRADED = 15  # `serving monitor`: the live release answers, but a check or an alert rule failed
     DOWN = 16  # `serving monitor`: the live release does not serve (stopped, model not AVAILABLE, or none)
+    INVALID_MANIFESTS = 17  # rendered Kubernetes objects fail their schemas or name what is not there

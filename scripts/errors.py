@@ -48,3 +48,7 @@ class AccessDenied(ImageError):
 
 class DownloadFailed(ImageError):
     exit_code = ExitCode.DOWNLOAD_FAILED
+
+
+class InvalidManifests(ImageError):
+    exit_code = ExitCode.INVALID_MANIFESTS

@@ -1,0 +1,107 @@
+"""`python -m scripts.k8s render|validate`: the Kubernetes manifests for a release, rendered and checked offline."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from ml import config as configuration
+from ml.contract import ExitCode
+from ml.semver import VersionError, read_version
+from scripts.errors import ImageError, InvalidManifests, NotFound, RegistryUnreachable
+from scripts.k8s import ARGO_ROLLOUTS_VERSION, ARGO_SCHEMAS, KUBERNETES_VERSIONS, RENDERED, render, validate
+from scripts.registry import RegistryClient, RetryPolicy
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scripts.k8s", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, default=configuration.DEFAULT_PATH)
+    parser.add_argument(
+        "--output", type=Path, default=RENDERED, help="rendered manifests (default %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    draw = commands.add_parser("render", help="every overlay, for VERSION's release (images by digest)")
+    draw.add_argument("--version-file", type=Path, default=Path("VERSION"))
+    draw.add_argument("--registry", help="where the release's digests are read (default: pipeline.toml)")
+    for kind in ("serving", "training"):
+        draw.add_argument(
+            f"--{kind}",
+            type=render.ImageByDigest.parse,
+            metavar="REPOSITORY@DIGEST",
+            help=f"the {kind} image (default: the registry's digest of VERSION's release)",
+        )
+    commands.add_parser("validate", help="every rendered object against its schema and its references")
+    return parser
+
+
+def _released(repository: str, version: str) -> render.ImageByDigest:
+    """The registry's digest of the release tag; a release not pushed yet renders with a placeholder (a notice
+    says so), so the manifests can be checked before the first release."""
+    host, path = repository.split("/", 1)
+    try:
+        credentials = (os.environ.get("REGISTRY_USERNAME", ""), os.environ.get("REGISTRY_PASSWORD", ""))
+        with RegistryClient(
+            host, credentials=credentials if all(credentials) else None, retry=RetryPolicy(attempts=2)
+        ) as client:
+            digest = client.digest(path, version)
+        why = "is not in the registry" if digest is None else ""
+    except (RegistryUnreachable, NotFound) as exc:
+        digest, why = None, f"cannot be read ({' '.join(str(exc).split())})"
+    if digest is None:
+        print(f"notice: {repository}:{version} {why}: rendered with a placeholder digest")
+        return render.ImageByDigest(repository, render.PLACEHOLDER_DIGEST)
+    return render.ImageByDigest(repository, digest)
+
+
+def _render(args: argparse.Namespace) -> int:
+    config = configuration.load(args.config)
+    if args.registry:
+        config = dataclasses.replace(
+            config, images=dataclasses.replace(config.images, registry=args.registry)
+        )
+    version = str(read_version(args.version_file))
+    release = render.Release(
+        version,
+        args.serving or _released(config.serving_image, version),
+        args.training or _released(config.training_image, version),
+    )
+    for path in render.render(Path.cwd(), config, release, args.output):
+        print(f"rendered {path} ({release.version}: {release.serving})")
+    return ExitCode.OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    found = []
+    for path in validate.rendered_files(args.output):
+        problems = validate.problems(path, Path.cwd() / ARGO_SCHEMAS)
+        print(f"{path}: {'invalid' if problems else 'valid'}")
+        found += problems
+    if found:
+        print("\n".join(found), file=sys.stderr)
+        raise InvalidManifests(f"{len(found)} problem(s) in the rendered manifests (above)")
+    print(
+        f"k8s-validate: every overlay valid for Kubernetes {', '.join(KUBERNETES_VERSIONS)} "
+        f"and Argo Rollouts {ARGO_ROLLOUTS_VERSION}"
+    )
+    return ExitCode.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"render": _render, "validate": _validate}[args.command](args)
+    except ImageError as exc:
+        error, code = str(exc), exc.exit_code
+    except (configuration.ConfigError, VersionError, yaml.YAMLError) as exc:
+        error, code = str(exc), ExitCode.BAD_INPUT
+    print("error: " + " ".join(error.split()), file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
