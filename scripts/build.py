@@ -158,7 +158,12 @@ def training_plan(
     The image's VERSION is the file the tags came from, so the model it trains carries the image's version.
     """
     wheelhouse.ensure(context / "wheels", wheelhouse.runtime_requirements(root / "pyproject.toml"))
-    sources = {"ml": root / "ml", "pipeline.toml": root / "pipeline.toml", "VERSION": version_file}
+    sources = {
+        "ml": root / "ml",
+        "serving": root / "serving",  # the Kubernetes analysis Job runs `python -m serving smoke` in it
+        "pipeline.toml": root / "pipeline.toml",
+        "VERSION": version_file,
+    }
     for name, source in sources.items():
         target = context / name
         if target.is_dir():

@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     source = smoke.add_mutually_exclusive_group()
     source.add_argument("--model-dir", type=Path, help="exported model version dir holding assets.extra/")
+    source.add_argument(
+        "--model-base",
+        type=Path,
+        help="model base dir holding one version dir: its smoke set, and that version must be AVAILABLE",
+    )
     source.add_argument("--image", help="serving image holding the smoke set (default: VERSION's release)")
 
     monitoring = commands.add_parser("monitoring", help="start (or update) Prometheus with the alert rules")
@@ -226,8 +231,15 @@ def _smoke(args: argparse.Namespace, config: Config) -> int:
     from serving.smoke_set import SmokeSet
 
     model = args.model or config.model.name
+    expect_version = args.expect_version
     if args.model_dir is not None:
         smoke_set = SmokeSet.from_model_dir(args.model_dir)
+    elif args.model_base is not None:
+        # Copied out of the serving image being proven (a Kubernetes analysis Job): its smoke set names the model
+        # and the version that must be AVAILABLE, whatever the checking image's own config says.
+        smoke_set = SmokeSet.from_model_base(args.model_base)
+        model = args.model or smoke_set.model_name
+        expect_version = expect_version or smoke_set.model_version
     else:
         client = _docker()
         image = args.image or _release_image(config, args.config.parent / "VERSION")
@@ -243,7 +255,7 @@ def _smoke(args: argparse.Namespace, config: Config) -> int:
             smoke_set,
             settings.thresholds,
             after(settings.ready_timeout),
-            args.expect_version,
+            expect_version,
             baseline,
         )
     finally:

@@ -45,6 +45,18 @@ class SmokeSet:
         except json.JSONDecodeError as exc:
             raise BadInput(f"{path} is not JSON: {exc}") from exc
 
+    @classmethod
+    def from_model_base(cls, base: Path) -> SmokeSet:
+        """The smoke set of the one version under a model's base directory (TF Serving's `<base>/<version>/`)."""
+        try:
+            versions = [path for path in base.iterdir() if path.is_dir() and path.name.isdigit()]
+        except OSError as exc:
+            raise BadInput(f"cannot read model base {base}: {exc.strerror}") from exc
+        if len(versions) != 1:
+            found = ", ".join(sorted(path.name for path in versions)) or "none"
+            raise BadInput(f"{base} must hold exactly one version directory, found {found}")
+        return cls.from_model_dir(versions[0])
+
     @property
     def size(self) -> int:
         return len(next(iter(self.inputs.values())))

@@ -14,7 +14,15 @@ from ml import config as configuration
 from ml.contract import ExitCode
 from ml.semver import VersionError, read_version
 from scripts.errors import ImageError, InvalidManifests, NotFound, RegistryUnreachable
-from scripts.k8s import ARGO_ROLLOUTS_VERSION, ARGO_SCHEMAS, KUBERNETES_VERSIONS, RENDERED, render, validate
+from scripts.k8s import (
+    ARGO_ROLLOUTS_VERSION,
+    ARGO_SCHEMAS,
+    KUBERNETES_VERSIONS,
+    RENDERED,
+    render,
+    schemas,
+    validate,
+)
 from scripts.registry import RegistryClient, RetryPolicy
 
 
@@ -77,8 +85,9 @@ def _render(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     found = []
+    crds = schemas.load_crds(Path.cwd() / ARGO_SCHEMAS)
     for path in validate.rendered_files(args.output):
-        problems = validate.problems(path, Path.cwd() / ARGO_SCHEMAS)
+        problems = validate.problems(path, crds)
         print(f"{path}: {'invalid' if problems else 'valid'}")
         found += problems
     if found:

@@ -19,7 +19,8 @@ from scripts.errors import BuildFailed, DownloadFailed
 VERSION = "5.6.0"
 URL = "http://deb.debian.org/debian/pool/main/k/kustomize/kustomize_5.6.0+ds-1+b2_amd64.deb"
 SHA256 = "552bbe5563b522685b10f75a9a226bfbee9778fc313b205d595fdbb7e9c70e33"
-BINARY = Path(".work/tools") / f"kustomize-{VERSION}"
+# In the checkout's work dir, wherever the command runs from: one download per checkout.
+BINARY = Path(__file__).resolve().parents[2] / ".work" / "tools" / f"kustomize-{VERSION}"
 
 
 def ensure(binary: Path = BINARY) -> Path:

@@ -59,9 +59,12 @@ def _strict(schema: Any) -> Any:
     return strict
 
 
-def load_crds(folder: Path) -> dict[tuple[str, str], jsonschema.protocols.Validator]:
-    """(apiVersion, kind) → a validator of its served version's schema, for every CRD file in `folder`."""
-    validators: dict[tuple[str, str], jsonschema.protocols.Validator] = {}
+CrdValidators = dict[tuple[str, str], jsonschema.protocols.Validator]  # (apiVersion, kind) → validator
+
+
+def load_crds(folder: Path) -> CrdValidators:
+    """A validator of each served version's schema, for every CRD file in `folder`."""
+    validators: CrdValidators = {}
     for path in sorted(folder.glob("*.yaml")):
         crd = yaml.safe_load(path.read_text(encoding="utf-8"))
         if crd.get("kind") != "CustomResourceDefinition":
@@ -88,9 +91,7 @@ def _finding(obj: str, error: jsonschema.ValidationError) -> Finding:
     return Finding(obj, dotted(error.absolute_path), error.message)
 
 
-def crd_findings(
-    document: dict[str, Any], validators: dict[tuple[str, str], jsonschema.protocols.Validator]
-) -> list[Finding]:
+def crd_findings(document: dict[str, Any], validators: CrdValidators) -> list[Finding]:
     obj = object_name(document)
     validator = validators.get((document.get("apiVersion", ""), document.get("kind", "")))
     if validator is None:

@@ -15,9 +15,10 @@ def rendered_files(rendered: Path) -> list[Path]:
     return files
 
 
-def problems(path: Path, argo_schemas: Path, versions: tuple[str, ...] = KUBERNETES_VERSIONS) -> list[str]:
+def problems(
+    path: Path, crds: schemas.CrdValidators, versions: tuple[str, ...] = KUBERNETES_VERSIONS
+) -> list[str]:
     """`<file>: <Kind>/<name>: <field>: <what is wrong>`, one line each; none when the file is valid."""
-    crds = schemas.load_crds(argo_schemas)
     documents = render.objects(path.read_text(encoding="utf-8"))
     found = [
         finding

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from ml.contract import SMOKE_SET_PATH
 from ml.semver import SemVer, major_of
 from serving.errors import BadInput
 from serving.smoke import compare_outputs
@@ -72,3 +76,25 @@ def test_smoke_set_parses_the_exported_format() -> None:
 def test_smoke_set_without_inputs_is_bad_input() -> None:
     with pytest.raises(BadInput, match=r"^where\.json is not a smoke set: KeyError"):
         SmokeSet.parse({"model_name": "digits", "model_version": 1, "outputs": {}}, "where.json")
+
+
+def _version_dir(base: Path, version: int) -> None:
+    extra = base / str(version) / SMOKE_SET_PATH
+    extra.parent.mkdir(parents=True)
+    raw = {"model_name": "digits", "model_version": version, "inputs": {"image": [[0.0]]}, "outputs": {}}
+    extra.write_text(json.dumps(raw), encoding="utf-8")
+
+
+def test_a_model_base_gives_its_one_versions_smoke_set(tmp_path: Path) -> None:
+    _version_dir(tmp_path, 1700000000)
+    (tmp_path / "not-a-version").mkdir()
+    smoke = SmokeSet.from_model_base(tmp_path)
+    assert (smoke.model_name, smoke.model_version) == ("digits", 1700000000)
+
+
+@pytest.mark.parametrize("versions", [[], [1, 2]])
+def test_a_model_base_without_exactly_one_version_is_bad_input(tmp_path: Path, versions: list[int]) -> None:
+    for version in versions:
+        _version_dir(tmp_path, version)
+    with pytest.raises(BadInput, match="must hold exactly one version directory"):
+        SmokeSet.from_model_base(tmp_path)
