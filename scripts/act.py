@@ -82,6 +82,7 @@ class Event:
     jobs: tuple[str, ...]  # WORKFLOW/JOB; a reusable workflow's jobs run on `workflow_call` (see _trigger)
     prepare: Callable[[Path], dict[str, object]]  # sets the scratch clone up, returns the event payload
     deploy_target: bool = False  # DEPLOY_RUNNER set: its jobs run on this host (DEPLOY_RUNNER_LABEL)
+    variables: tuple[tuple[str, str], ...] = ()  # more repository variables, as NAME, VALUE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,6 +255,15 @@ EVENTS = (
     ),
     # A fork without the DEPLOY_RUNNER variable: the run stays green and says why nothing was deployed.
     Event("deploy (no target configured)", "workflow_dispatch", ("deploy/no-target",), _dispatch),
+    # DEPLOY_TARGET=kubernetes: the manifests rendered for the local registry's release and validated; the steps
+    # that need a cluster, GitHub's OIDC signatures or GHCR are skipped, and the job says so.
+    Event(
+        "deploy to Kubernetes (no cluster)",
+        "workflow_dispatch",
+        ("deploy/deploy-kubernetes",),
+        _dispatch,
+        variables=(("DEPLOY_TARGET", "kubernetes"),),
+    ),
     # The monitor judges this host's live release (what `make pipeline` or the pull request's integration job
     # deployed): the issue job, with the jobs it needs; its GitHub API step is skipped under act.
     Event("monitor (no target configured)", "schedule", ("monitor/no-target",), _schedule),
@@ -416,6 +426,8 @@ def act_command(act: Path, event: Event, entry: str, payload: Path, snapshots: d
         "--cache-server-addr", "127.0.0.1", "--cache-server-path", str((work / "cache").resolve()),
         "--var", f"REGISTRY={LOCAL_REGISTRY}",
     ]  # fmt: skip
+    for name, value in event.variables:
+        command += ["--var", f"{name}={value}"]
     if event.deploy_target:
         command += ["--var", f"DEPLOY_RUNNER={DEPLOY_RUNNER_LABEL}",
                     "--platform", f"{DEPLOY_RUNNER_LABEL}=-self-hosted"]  # fmt: skip

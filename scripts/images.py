@@ -73,9 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("tags", parents=[common], help="print the tags this build gets, one per line")
     ref = commands.add_parser(
-        "ref", parents=[common], help="print the serving image this build tags, as a deploy names it"
+        "ref", parents=[common], help="print the image this build tags, as a deploy names it"
     )
     ref.add_argument("--tag", help="default: the release tag where this build has one, else sha-<7>")
+    ref.add_argument("--kind", choices=KINDS, default="serving", help="default: %(default)s")
     inputs = argparse.ArgumentParser(add_help=False)
     inputs.add_argument("--artifacts", type=Path, default=Path("artifacts"), help="holds model/<name>/<N>/")
     inputs.add_argument("--work-dir", type=Path, default=Path(".work/images"), help="training build context")
@@ -169,7 +170,7 @@ def _ref(args: argparse.Namespace) -> int:
     """Every build tags sha-<7>; only a default-branch build tags the release: deploy what was built."""
     release = _release(args)
     tag = args.tag or tags.release_tag(release.ref) or tags.sha_tag(release.git.sha)
-    print(f"{release.config.serving_image}:{tag}")
+    print(f"{release.repository(args.kind)}:{tag}")
     return ExitCode.OK
 
 

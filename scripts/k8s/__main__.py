@@ -13,12 +13,15 @@ import yaml
 from ml import config as configuration
 from ml.contract import ExitCode
 from ml.semver import VersionError, read_version
-from scripts.errors import ImageError, InvalidManifests, NotFound, RegistryUnreachable
+from scripts.errors import BadInput, ImageError, InvalidManifests, NotFound, RegistryUnreachable
 from scripts.k8s import (
     ARGO_ROLLOUTS_VERSION,
     ARGO_SCHEMAS,
     KUBERNETES_VERSIONS,
+    OVERLAYS,
     RENDERED,
+    ROLLOUT,
+    kustomize,
     render,
     schemas,
     validate,
@@ -44,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
             help=f"the {kind} image (default: the registry's digest of VERSION's release)",
         )
     commands.add_parser("validate", help="every rendered object against its schema and its references")
+    namespace = commands.add_parser("namespace", help="print the namespace an overlay puts the Rollout in")
+    namespace.add_argument("overlay", help="a folder of deploy/kubernetes/overlays/")
     return parser
 
 
@@ -100,10 +105,22 @@ def _validate(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _namespace(args: argparse.Namespace) -> int:
+    known = render.overlays(Path.cwd())
+    if args.overlay not in known:
+        raise BadInput(f"no overlay {args.overlay!r} in {OVERLAYS} (have: {', '.join(known)})")
+    rollout = render.find(render.objects(kustomize.build(OVERLAYS / args.overlay)), "Rollout", ROLLOUT)
+    if rollout is None or not rollout["metadata"].get("namespace"):
+        raise BadInput(f"overlay {args.overlay!r} puts no Rollout {ROLLOUT!r} in a namespace")
+    print(rollout["metadata"]["namespace"])
+    return ExitCode.OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands = {"render": _render, "validate": _validate, "namespace": _namespace}
     try:
-        return {"render": _render, "validate": _validate}[args.command](args)
+        return commands[args.command](args)
     except ImageError as exc:
         error, code = str(exc), exc.exit_code
     except (configuration.ConfigError, VersionError, yaml.YAMLError) as exc:

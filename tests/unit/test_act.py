@@ -62,3 +62,8 @@ def test_a_deploy_target_runs_its_jobs_on_this_host_and_only_then(
     for name in ("monitor (no target configured)", "deploy (no target configured)"):
         assert "DEPLOY_RUNNER" not in command(name)
         assert "-self-hosted" not in command(name)
+        assert "DEPLOY_TARGET" not in command(name)
+    # The Kubernetes target needs no Docker host: its job stays in the runner container.
+    kubernetes = command("deploy to Kubernetes (no cluster)")
+    assert "--var DEPLOY_TARGET=kubernetes" in kubernetes
+    assert "-self-hosted" not in kubernetes

@@ -354,10 +354,22 @@ def test_a_fork_without_a_deploy_target_skips_with_a_notice() -> None:
     jobs = workflows()["deploy"]["jobs"]
     skipped, deploy = jobs["no-target"], jobs["deploy"]
     variables = set(re.findall(r"vars\.(\w+)", deploy["if"]))
-    assert variables == set(re.findall(r"vars\.(\w+)", skipped["if"])) == {"DEPLOY_RUNNER"}
-    assert "== ''" in skipped["if"]
-    assert "!= ''" in deploy["if"]
+    assert variables == set(re.findall(r"vars\.(\w+)", skipped["if"])) == {"DEPLOY_RUNNER", "DEPLOY_TARGET"}
+    assert skipped["if"] == "vars.DEPLOY_RUNNER == '' && vars.DEPLOY_TARGET != 'kubernetes'"
+    assert deploy["if"] == "vars.DEPLOY_RUNNER != '' && vars.DEPLOY_TARGET != 'kubernetes'"
     assert "core.notice" in skipped["steps"][0]["with"]["script"]
+
+
+def test_the_kubernetes_target_is_its_own_job_and_act_skips_only_the_cluster_steps() -> None:
+    jobs = workflows()["deploy"]["jobs"]
+    kubernetes = jobs["deploy-kubernetes"]
+    assert kubernetes["if"] == "vars.DEPLOY_TARGET == 'kubernetes'"
+    assert kubernetes["environment"] == "production"
+    assert kubernetes["concurrency"] == jobs["deploy"]["concurrency"]
+    runs = {step.get("run", ""): step.get("if", "") for step in kubernetes["steps"]}
+    assert "!env.ACT" not in runs["make k8s-manifests k8s-validate"]
+    for cluster in ("make k8s-plugin", "make k8s-kubeconfig", "make k8s-rollout", "make k8s-status"):
+        assert "!env.ACT" in runs[cluster], cluster
 
 
 def test_the_monitor_runs_on_a_schedule_and_by_hand_and_skips_without_a_target() -> None:
