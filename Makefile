@@ -155,13 +155,14 @@ deploy-release: $(VENV_READY) ## Check VERSION's image under REGISTRY was signed
 	$(MAKE) --no-print-directory deploy IMAGE="$$pinned"
 
 .PHONY: pipeline
-pipeline: ## CI/CD on this machine: platform, bases, train, gate, images, push, deploy, status
+pipeline: ## CI/CD on this machine: platform, bases, train, gate, images, push, Kubernetes manifests, deploy, status
 	$(MAKE) --no-print-directory platform
 	$(MAKE) --no-print-directory bases
 	$(MAKE) --no-print-directory train
 	$(MAKE) --no-print-directory gate-released
 	$(MAKE) --no-print-directory images
 	$(MAKE) --no-print-directory push
+	$(MAKE) --no-print-directory k8s-manifests k8s-validate
 	$(MAKE) --no-print-directory deploy
 	$(MAKE) --no-print-directory status
 

@@ -29,6 +29,13 @@ from scripts.k8s import (
 from scripts.registry import RegistryClient, RetryPolicy
 
 
+def _by_digest(text: str) -> render.ImageByDigest:
+    try:
+        return render.ImageByDigest.parse(text)
+    except BadInput as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m scripts.k8s", description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=configuration.DEFAULT_PATH)
@@ -42,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     for kind in ("serving", "training"):
         draw.add_argument(
             f"--{kind}",
-            type=render.ImageByDigest.parse,
+            type=_by_digest,
             metavar="REPOSITORY@DIGEST",
             help=f"the {kind} image (default: the registry's digest of VERSION's release)",
         )
