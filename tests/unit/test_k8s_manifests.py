@@ -178,3 +178,10 @@ def test_a_release_not_in_the_registry_renders_with_a_placeholder_digest(checkou
     rollout = render.find(_documents(checkout, "staging"), "Rollout", "serving")
     assert rollout is not None
     assert rollout["spec"]["template"]["spec"]["containers"][0]["image"].endswith(render.PLACEHOLDER_DIGEST)
+
+
+def test_namespace_names_where_an_overlay_puts_the_rollout(checkout: Path) -> None:
+    assert _k8s(checkout, "namespace", "production-canary").stdout.strip() == "serving-production"
+    unknown = _k8s(checkout, "namespace", "prod")
+    assert unknown.returncode == ExitCode.BAD_INPUT
+    assert "no overlay 'prod'" in unknown.stderr
