@@ -36,6 +36,7 @@ from pathlib import Path
 
 import docker
 import requests
+import yaml
 
 from ml import git
 from ml.contract import TRAINING_STANDIN, ExitCode
@@ -58,7 +59,8 @@ LOCAL_REGISTRY = "127.0.0.1:5000"
 PINNED_USES = re.compile(
     r"^\s*(?:-\s+)?uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@([0-9a-f]{40})\b", re.MULTILINE
 )
-JOB_TIMEOUT_SECONDS = 1800
+# GitHub's own limit for a job that sets no `timeout-minutes`.
+DEFAULT_JOB_TIMEOUT_MINUTES = 360
 # Jobs run on this host (act's host mode, as a self-hosted runner would) rather than in a job container, why.
 HOST_MODE = {
     "ci/integration": "buildah cannot create a user namespace inside an unprivileged container",
@@ -282,6 +284,24 @@ def _trigger(event: Event, workflow: str) -> str:
     )
 
 
+def job_timeout_seconds(workflow: str, job: str) -> float:
+    """How long GitHub would let the job run: act runs the jobs it needs before it, so their limits add up, each
+    the job's own `timeout-minutes` (a cold machine's first run builds everything and needs all of it)."""
+    jobs = yaml.safe_load((WORKFLOWS / f"{workflow}.yml").read_text(encoding="utf-8"))["jobs"]
+    seen: set[str] = set()
+
+    def minutes(name: str) -> float:
+        if name in seen:
+            return 0
+        seen.add(name)
+        needs = jobs[name].get("needs", [])
+        needs = [needs] if isinstance(needs, str) else needs
+        own = float(jobs[name].get("timeout-minutes", DEFAULT_JOB_TIMEOUT_MINUTES))
+        return own + sum(minutes(need) for need in needs)
+
+    return minutes(job) * 60
+
+
 def pinned_actions(workflows: Path) -> dict[str, str]:
     """`OWNER/NAME@SHA` → the first workflow file pinning it."""
     pins: dict[str, str] = {}
@@ -464,12 +484,16 @@ def run_event(
         started = time.monotonic()
         with log.open("w", encoding="utf-8") as output:
             try:
+                limit = job_timeout_seconds(*entry.split("/"))
                 done = subprocess.run(
                     act_command(act, event, entry, payload_file.resolve(), snapshots, venv, scratch, work),
-                    stdout=output, stderr=subprocess.STDOUT, check=False, timeout=JOB_TIMEOUT_SECONDS,
+                    stdout=output, stderr=subprocess.STDOUT, check=False, timeout=limit,
                 )  # fmt: skip
                 passed = done.returncode == 0
             except subprocess.TimeoutExpired:
+                output.write(
+                    f"\nact: {entry} did not end within {limit:.0f} s (its and its needs' timeout-minutes)\n"
+                )
                 passed = False
         row = Row(event.name, entry, passed, time.monotonic() - started, log)
         print(f"  {row.event:<32} {row.job:<18} {'passed' if passed else 'FAILED':<7} {row.seconds:6.1f} s  {log}",

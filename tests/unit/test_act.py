@@ -67,3 +67,13 @@ def test_a_deploy_target_runs_its_jobs_on_this_host_and_only_then(
     kubernetes = command("deploy to Kubernetes (no cluster)")
     assert "--var DEPLOY_TARGET=kubernetes" in kubernetes
     assert "-self-hosted" not in kubernetes
+
+
+def test_a_job_gets_its_own_time_and_that_of_the_jobs_it_needs() -> None:
+    """ci/integration needs model: under act both run in one command, bounded by both jobs' timeout-minutes."""
+    jobs = yaml.safe_load((ROOT / act.WORKFLOWS / "ci.yml").read_text(encoding="utf-8"))["jobs"]
+    expected = jobs["integration"]["timeout-minutes"] + jobs["model"]["timeout-minutes"]
+    assert jobs["integration"]["needs"] == "model" or jobs["integration"]["needs"] == ["model"]
+    assert act.job_timeout_seconds("ci", "integration") == expected * 60
+    deploy = yaml.safe_load((ROOT / act.WORKFLOWS / "deploy.yml").read_text(encoding="utf-8"))["jobs"]
+    assert act.job_timeout_seconds("deploy", "no-target") == deploy["no-target"]["timeout-minutes"] * 60
