@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -77,6 +78,9 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _substituted(value: Any, args: dict[str, str]) -> Any:
+    """`{{args.NAME}}` replaced everywhere, as Argo Rollouts resolves a template's arguments."""
+    if isinstance(value, dict):
+        return {key: _substituted(item, args) for key, item in value.items()}
     if isinstance(value, list):
         return [_substituted(item, args) for item in value]
     if isinstance(value, str):
@@ -109,33 +113,38 @@ def _run(client: docker.DockerClient, container: dict[str, Any], pod: dict[str, 
 
 
 def _analysis(
-    client: docker.DockerClient, job: dict[str, Any], network: str, args: dict[str, str]
+    client: docker.DockerClient, job: dict[str, Any], network: str, args: dict[str, str], empty_dir: Path
 ) -> tuple[int, int]:
-    """The Job's two containers in order, sharing the smoke-set volume: (init's exit code, the check's)."""
+    """The Job's two containers in order, sharing the smoke-set volume: (init's exit code, the check's). The
+    volume is a host folder anyone may write, as the kubelet makes an `emptyDir`."""
     assert set(job["passed"]) | {k for k, v in job["defaults"].items() if v} >= set(job["defaults"])
     pod = _substituted(job["pod"], {**{k: v for k, v in job["defaults"].items() if v}, **args})
+    assert {volume["name"]: set(volume) - {"name"} for volume in pod["volumes"]} == {
+        "smoke-set": {"emptyDir"},
+        "tmp": {"emptyDir"},
+    }
     (init,) = pod["initContainers"]
     (check,) = pod["containers"]
-    volume = client.volumes.create(labels={APP: "k8s-analysis-test"})
+    empty_dir.mkdir()
+    empty_dir.chmod(0o777)
+    (init_mount,) = init["volumeMounts"]
+    init_code = _run(
+        client, init, pod, volumes={str(empty_dir): {"bind": init_mount["mountPath"], "mode": "rw"}}
+    )
     mounts = {m["name"]: m for m in check["volumeMounts"]}
-    try:
-        init_code = _run(client, init, pod, volumes={volume.name: {"bind": "/smoke-set", "mode": "rw"}})
-        smoke = mounts["smoke-set"]
-        check_code = _run(
-            client,
-            check,
-            pod,
-            network=network,
-            volumes={volume.name: {"bind": smoke["mountPath"], "mode": "ro"}},
-            tmpfs={mounts["tmp"]["mountPath"]: ""},
-        )
-        return init_code, check_code
-    finally:
-        volume.remove(force=True)
+    check_code = _run(
+        client,
+        check,
+        pod,
+        network=network,
+        volumes={str(empty_dir): {"bind": mounts["smoke-set"]["mountPath"], "mode": "ro"}},
+        tmpfs={mounts["tmp"]["mountPath"]: ""},
+    )
+    return init_code, check_code
 
 
 def test_the_analysis_job_passes_a_good_release_and_fails_a_broken_one(
-    host: Host, releases: Releases, analysis_image: str, job: dict[str, Any]
+    host: Host, releases: Releases, analysis_image: str, job: dict[str, Any], tmp_path: Path
 ) -> None:
     host.deploy(releases["v1"])
     colour = host.state().active_colour
@@ -149,6 +158,7 @@ def test_the_analysis_job_passes_a_good_release_and_fails_a_broken_one(
         job,
         host.config.network,
         {"service": active, "baseline-service": active, "serving-image": releases["v1"]},
+        tmp_path / "good",
     )
     assert good == (ExitCode.OK, ExitCode.OK)
 
@@ -162,5 +172,6 @@ def test_the_analysis_job_passes_a_good_release_and_fails_a_broken_one(
         job,
         host.config.network,
         {"service": preview.name, "baseline-service": active, "serving-image": releases["mispredicts"]},
+        tmp_path / "broken",
     )
     assert broken == (ExitCode.OK, ExitCode.REFUSED)
