@@ -174,9 +174,9 @@ act: $(VENV_READY) ## The workflows under act, event by event, one row per job (
 
 .PHONY: k8s-manifests
 # SERVING_IMAGE and TRAINING_IMAGE reach the command through the environment (make exports them).
-k8s-manifests: $(VENV_READY) ## Render deploy/kubernetes/ for VERSION's release into artifacts/kubernetes/ (images by digest: REGISTRY's, or SERVING_IMAGE/TRAINING_IMAGE=REPOSITORY@sha256:…)
-	$(PY) -m scripts.k8s render --registry $(REGISTRY) $(if $(SERVING_IMAGE),--serving "$$SERVING_IMAGE") \
-	  $(if $(TRAINING_IMAGE),--training "$$TRAINING_IMAGE")
+k8s-manifests: $(VENV_READY) ## Render deploy/kubernetes/ into artifacts/kubernetes/ for what `make images` tagged (by REGISTRY's digests, or SERVING_IMAGE/TRAINING_IMAGE=REPOSITORY@sha256:…)
+	built=$$($(call serving_image)) && $(PY) -m scripts.k8s render --registry $(REGISTRY) --tag "$${built##*:}" \
+	  $(if $(SERVING_IMAGE),--serving "$$SERVING_IMAGE") $(if $(TRAINING_IMAGE),--training "$$TRAINING_IMAGE")
 
 .PHONY: k8s-validate
 k8s-validate: $(VENV_READY) ## Every rendered object against the Kubernetes schemas and the vendored Argo Rollouts CRDs (unknown fields are errors) and its references

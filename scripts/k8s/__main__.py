@@ -46,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     draw = commands.add_parser("render", help="every overlay, for VERSION's release (images by digest)")
     draw.add_argument("--version-file", type=Path, default=Path("VERSION"))
     draw.add_argument("--registry", help="where the release's digests are read (default: pipeline.toml)")
+    draw.add_argument("--tag", help="the tag whose digests are read (default: VERSION's release tag)")
     for kind in ("serving", "training"):
         draw.add_argument(
             f"--{kind}",
@@ -59,21 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _released(repository: str, version: str) -> render.ImageByDigest:
-    """The registry's digest of the release tag; a release not pushed yet renders with a placeholder (a notice
-    says so), so the manifests can be checked before the first release."""
+def _released(repository: str, tag: str) -> render.ImageByDigest:
+    """The registry's digest of the tag; an image not pushed yet renders with a placeholder (a notice says so), so
+    the manifests can be checked before the first release."""
     host, path = repository.split("/", 1)
     try:
         credentials = (os.environ.get("REGISTRY_USERNAME", ""), os.environ.get("REGISTRY_PASSWORD", ""))
         with RegistryClient(
             host, credentials=credentials if all(credentials) else None, retry=RetryPolicy(attempts=2)
         ) as client:
-            digest = client.digest(path, version)
+            digest = client.digest(path, tag)
         why = "is not in the registry" if digest is None else ""
     except (RegistryUnreachable, NotFound) as exc:
         digest, why = None, f"cannot be read ({' '.join(str(exc).split())})"
     if digest is None:
-        print(f"notice: {repository}:{version} {why}: rendered with a placeholder digest")
+        print(f"notice: {repository}:{tag} {why}: rendered with a placeholder digest")
         return render.ImageByDigest(repository, render.PLACEHOLDER_DIGEST)
     return render.ImageByDigest(repository, digest)
 
@@ -85,10 +86,11 @@ def _render(args: argparse.Namespace) -> int:
             config, images=dataclasses.replace(config.images, registry=args.registry)
         )
     version = str(read_version(args.version_file))
+    tag = args.tag or version
     release = render.Release(
         version,
-        args.serving or _released(config.serving_image, version),
-        args.training or _released(config.training_image, version),
+        args.serving or _released(config.serving_image, tag),
+        args.training or _released(config.training_image, tag),
     )
     for path in render.render(Path.cwd(), config, release, args.output):
         print(f"rendered {path} ({release.version}: {release.serving})")

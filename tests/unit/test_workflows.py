@@ -221,7 +221,16 @@ def test_pipeline_runs_the_workflow_stages_in_the_same_order() -> None:
     pipeline = sub_makes("pipeline")
     assert pipeline[: len(PROVISIONING)] == list(PROVISIONING), pipeline
     core = pipeline[len(PROVISIONING) :]
-    assert core == ["train", "gate-released", "images", "push", "deploy", "status"]
+    assert core == [
+        "train",
+        "gate-released",
+        "images",
+        "push",
+        "k8s-manifests",
+        "k8s-validate",
+        "deploy",
+        "status",
+    ]
 
     per_workflow = {
         name: in_pipeline_order(stage_targets(name), core) for name in ("ci", "release", "deploy")
@@ -229,10 +238,11 @@ def test_pipeline_runs_the_workflow_stages_in_the_same_order() -> None:
     for name, stages in per_workflow.items():
         assert stages == sorted(stages, key=core.index), f"{name}.yml runs {stages}, pipeline order is {core}"
     # A merged pull request runs exactly the pipeline: CI (train … deploy on the runner), then its release call
-    # (images, push) and the release's deploy call.
+    # (images, push) and the release's deploy call (its Kubernetes job renders and validates, its Docker job
+    # deploys: one of them runs, by DEPLOY_TARGET).
     assert per_workflow["ci"] == core
-    assert per_workflow["release"] == ["images", "push", "deploy", "status"]
-    assert per_workflow["deploy"] == ["deploy", "status"]
+    assert per_workflow["release"] == ["images", "push", "k8s-manifests", "k8s-validate", "deploy", "status"]
+    assert per_workflow["deploy"] == ["k8s-manifests", "k8s-validate", "deploy", "status"]
 
 
 def test_every_workflow_starts_with_no_permissions_and_grants_per_job() -> None:
