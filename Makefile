@@ -183,14 +183,17 @@ k8s-validate: $(VENV_READY) ## Every rendered object against the Kubernetes sche
 	$(PY) -m scripts.k8s validate
 
 # The cluster side (deploy.yml's deploy-kubernetes job; kubectl and a KUBECONFIG): scripts/k8s_rollout.sh.
+# KUBE_OVERLAY reaches the shell through the environment, never spliced into a line.
 KUBE_OVERLAY ?= production
+export KUBE_OVERLAY
 # $(call verified,KIND,SEMVER-IN-SHELL): KIND's image of that release under REGISTRY, by digest, once cosign verified
 # the digest the tag names was signed by this repository's release workflow (cosign resolves the tag, once).
 verified = ref=$$($(PY) -m scripts.images ref --registry $(REGISTRY) --kind $(1) --tag $(2)) && \
-	digest=$$(cosign verify --certificate-oidc-issuer $(SIGNER_ISSUER) \
-	  --certificate-identity-regexp '$(SIGNER_IDENTITY)' "$$ref" | $(PY) -c \
-	  'import json, sys; print(json.load(sys.stdin)[0]["critical"]["image"]["docker-manifest-digest"])') && \
-	echo "$${ref%:*}@$$digest"
+	signed=$$(cosign verify --certificate-oidc-issuer $(SIGNER_ISSUER) \
+	  --certificate-identity-regexp '$(SIGNER_IDENTITY)' "$$ref" 2>/dev/null) || \
+	{ echo "error: $$ref carries no signature of $(GITHUB_REPOSITORY)'s release workflow" >&2; exit 3; } && \
+	echo "$${ref%:*}@$$($(PY) -c 'import json, sys; \
+	  print(json.load(sys.stdin)[0]["critical"]["image"]["docker-manifest-digest"])' <<<"$$signed")"
 
 .PHONY: k8s-verified-release
 # RELEASE reaches the shell through the environment (make exports it), never spliced into the line.
@@ -209,18 +212,18 @@ k8s-kubeconfig: ## KUBECONFIG_CONTENT (a secret) into a private file, named in $
 	@scripts/k8s_rollout.sh kubeconfig
 
 .PHONY: k8s-rollout
-k8s-rollout: ## On the cluster: apply KUBE_OVERLAY's rendered objects, set the Rollout's image to SERVING_IMAGE, wait for Argo's outcome
+k8s-rollout: ## On the cluster: apply KUBE_OVERLAY's objects rendered for SERVING_IMAGE (its Rollout's image), wait for Argo's outcome
 	$(if $(SERVING_IMAGE),,$(error SERVING_IMAGE=REPOSITORY@sha256:DIGEST is required))
-	scripts/k8s_rollout.sh deploy $(KUBE_OVERLAY) "$$SERVING_IMAGE"
+	scripts/k8s_rollout.sh deploy "$$KUBE_OVERLAY" "$$SERVING_IMAGE"
 
 .PHONY: k8s-revert
-k8s-revert: ## On the cluster: undo KUBE_OVERLAY's Rollout to its previous revision (or set SERVING_IMAGE); DRY_RUN=1 only says what
-	DRY_RUN=$(if $(filter 1 true,$(DRY_RUN)),true,false) scripts/k8s_rollout.sh revert $(KUBE_OVERLAY) \
+k8s-revert: ## On the cluster: undo KUBE_OVERLAY's Rollout to its previous revision (or set image SERVING_IMAGE), promote; DRY_RUN=1 only says what
+	DRY_RUN=$(if $(filter 1 true,$(DRY_RUN)),true,false) scripts/k8s_rollout.sh revert "$$KUBE_OVERLAY" \
 	  $(if $(SERVING_IMAGE),"$$SERVING_IMAGE")
 
 .PHONY: k8s-status
 k8s-status: ## On the cluster: KUBE_OVERLAY's Rollout as `kubectl argo rollouts get` draws it (also into the job summary)
-	@scripts/k8s_rollout.sh summary $(KUBE_OVERLAY)
+	@scripts/k8s_rollout.sh summary "$$KUBE_OVERLAY"
 
 .PHONY: lint-workflows
 lint-workflows: $(VENV_READY) ## zizmor (offline, default persona) + JSON schemas of the workflows and dependabot.yml

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.errors import BuildFailed, DownloadFailed
+from scripts.errors import DownloadFailed, InvalidManifests
 
 VERSION = "5.6.0"
 URL = "http://deb.debian.org/debian/pool/main/k/kustomize/kustomize_5.6.0+ds-1+b2_amd64.deb"
@@ -65,5 +65,6 @@ def build(directory: Path, binary: Path = BINARY) -> str:
         [str(ensure(binary)), "build", str(directory)], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        raise BuildFailed(f"kustomize build {directory}: {' '.join(done.stderr.split())}")
+        # A patch whose path is gone, a resource that is not there: the manifests are wrong, not a build.
+        raise InvalidManifests(f"kustomize build {directory}: {' '.join(done.stderr.split())}")
     return done.stdout

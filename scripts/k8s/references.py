@@ -7,6 +7,7 @@ that points nowhere.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from scripts.k8s.schemas import Finding, object_name
 _PORT_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([a-z0-9]|-(?!-))*[a-z0-9]$|^[a-z]$")
 _PORT_NAME_LENGTH = 15
 _PROBES = ("readinessProbe", "livenessProbe", "startupProbe")
+_ARGUMENT = re.compile(r"\{\{\s*args\.([\w-]+)\s*\}\}")
 
 
 def _named(documents: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -115,6 +117,31 @@ def analysis_templates(documents: list[dict[str, Any]], rollout: dict[str, Any])
                 yield Finding(obj, f"{field}.args", f"{kind}/{ref['templateName']} needs argument {name!r}")
 
 
+def template_arguments(documents: list[dict[str, Any]]) -> Iterator[Finding]:
+    """Every `{{args.NAME}}` an AnalysisTemplate uses is one it declares: Argo fails the analysis run otherwise."""
+    for template in _named(documents, "AnalysisTemplate").values():
+        declared = {arg["name"] for arg in template["spec"].get("args", [])}
+        for m, metric in enumerate(template["spec"].get("metrics", [])):
+            for name in sorted(set(_ARGUMENT.findall(json.dumps(metric))) - declared):
+                yield Finding(
+                    object_name(template), f"spec.metrics[{m}]", f"uses undeclared argument {name!r}"
+                )
+
+
+def argo_rules(rollout: dict[str, Any]) -> Iterator[Finding]:
+    """Rules of Argo Rollouts' own validation that its CRD schema does not carry: a Rollout breaking one is
+    accepted by the API server and then never progresses (condition InvalidSpec)."""
+    obj, strategy = object_name(rollout), rollout["spec"]["strategy"]
+    blue_green, canary = strategy.get("blueGreen"), strategy.get("canary")
+    if blue_green and blue_green.get("activeService") == blue_green.get("previewService"):
+        yield Finding(obj, "spec.strategy.blueGreen.previewService", "must differ from activeService")
+    if canary and "scaleDownDelaySeconds" in canary and "trafficRouting" not in canary:
+        field = "spec.strategy.canary.scaleDownDelaySeconds"
+        yield Finding(obj, field, "needs trafficRouting (Argo Rollouts refuses it without)")
+    if canary and canary.get("canaryService") and canary.get("canaryService") == canary.get("stableService"):
+        yield Finding(obj, "spec.strategy.canary.stableService", "must differ from canaryService")
+
+
 def services(documents: list[dict[str, Any]], rollout: dict[str, Any]) -> Iterator[Finding]:
     existing = _named(documents, "Service")
     for strategy, keys in (
@@ -137,9 +164,10 @@ def scale_targets(documents: list[dict[str, Any]]) -> Iterator[Finding]:
 
 
 def findings(documents: list[dict[str, Any]]) -> list[Finding]:
-    found = list(scale_targets(documents))
+    found = [*scale_targets(documents), *template_arguments(documents)]
     for rollout in _named(documents, "Rollout").values():
         found += [
+            *argo_rules(rollout),
             *port_names(rollout),
             *service_ports(documents, rollout),
             *services(documents, rollout),

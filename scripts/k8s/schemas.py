@@ -119,3 +119,28 @@ def core_findings(document: dict[str, Any], versions: tuple[str, ...]) -> list[F
         Finding(obj, field, f"{message} (Kubernetes {', '.join(names)})")
         for (field, message), names in found.items()
     ]
+
+
+def _embedded(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The core objects inside an Argo one, wrapped as the core kind whose schema checks them: (where it sits in
+    the Argo object, the wrapper's field it is, the wrapper). The CRDs leave parts of a pod open (resources,
+    volumes); the API server checks them only when the ReplicaSet or Job is created, mid-rollout."""
+    name = {"name": document.get("metadata", {}).get("name", "embedded")}
+    if document.get("kind") == "Rollout" and "template" in document.get("spec", {}):
+        wrapper = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": name}
+        yield "spec.template", "template", {**wrapper, "template": document["spec"]["template"]}
+    if document.get("kind") == "AnalysisTemplate":
+        for m, metric in enumerate(document.get("spec", {}).get("metrics", [])):
+            job = metric.get("provider", {}).get("job")
+            if job is not None:
+                wrapper = {"apiVersion": "batch/v1", "kind": "Job", "metadata": name}
+                yield f"spec.metrics[{m}].provider.job.spec", "spec", {**wrapper, "spec": job.get("spec", {})}
+
+
+def embedded_findings(document: dict[str, Any], versions: tuple[str, ...]) -> list[Finding]:
+    found = []
+    for where, field, wrapped in _embedded(document):
+        for finding in core_findings(wrapped, versions):
+            inner = finding.field.removeprefix(field)
+            found.append(Finding(object_name(document), where + inner, finding.message))
+    return found

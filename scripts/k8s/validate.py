@@ -24,7 +24,7 @@ def problems(
         finding
         for document in documents
         for finding in (
-            schemas.crd_findings(document, crds)
+            schemas.crd_findings(document, crds) + schemas.embedded_findings(document, versions)
             if document.get("apiVersion", "").startswith("argoproj.io/")
             else schemas.core_findings(document, versions)
         )
