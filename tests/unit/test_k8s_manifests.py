@@ -147,6 +147,24 @@ def _edit(relative: str, old: str, new: str) -> Callable[[Path], None]:
             id="wrong port name in the readiness probe",
         ),
         pytest.param(
+            _edit("base/analysis-template.yaml", "emptyDir: {}", "emptyDr: {}"),
+            "AnalysisTemplate/serving-smoke: spec.metrics[0].provider.job.spec.template.spec.volumes[0].emptyDr: "
+            "unknown field emptyDr",
+            id="unknown field in the analysis Job's pod (the CRD leaves it open)",
+        ),
+        pytest.param(
+            _edit(
+                "base/analysis-template.yaml", "http://{{args.service}}:8501", "http://{{args.servce}}:8501"
+            ),
+            "AnalysisTemplate/serving-smoke: spec.metrics[0]: uses undeclared argument 'servce'",
+            id="undeclared analysis argument",
+        ),
+        pytest.param(
+            _edit("base/rollout.yaml", "previewService: serving-preview", "previewService: serving-active"),
+            "Rollout/serving: spec.strategy.blueGreen.previewService: must differ from activeService",
+            id="a rule of Argo's own validation",
+        ),
+        pytest.param(
             _edit("base/kustomization.yaml", "  - analysis-template.yaml\n", ""),
             "Rollout/serving: spec.strategy.blueGreen.prePromotionAnalysis.templates[0].templateName: "
             "no AnalysisTemplate 'serving-smoke'",
