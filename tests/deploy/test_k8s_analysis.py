@@ -30,6 +30,8 @@ from serving.runner import ServingContainer, resolve_image
 from tests.deploy.harness import Host, Releases
 from tests.deploy.models import REVISION, ROOT
 
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
 JOB_SECONDS = 120
 PLACEHOLDER = render.ImageByDigest("example.invalid/placeholder", render.PLACEHOLDER_DIGEST)
 
