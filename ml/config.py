@@ -110,6 +110,10 @@ class Config:
     deploy: DeployConfig
     monitoring: MonitoringConfig
 
+    def with_registry(self, registry: str) -> Config:
+        """The same config with its images under another registry (and namespace), e.g. a CI run's `REGISTRY`."""
+        return dataclasses.replace(self, images=dataclasses.replace(self.images, registry=registry))
+
     # Image repositories must be lower case; a GHCR namespace is the owner's name, which may not be.
     @property
     def serving_image(self) -> str:

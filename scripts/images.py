@@ -40,7 +40,7 @@ from scripts.errors import (
     RegistryError,
     TagConflict,
 )
-from scripts.registry import ImageReference, RegistryClient
+from scripts.registry import ImageReference, RegistryClient, environment_credentials
 
 # Labels `inspect` shows in full; the card is shown by `card`.
 SUMMARY_LABELS = (
@@ -145,11 +145,7 @@ class _Release:
 
 def _config(args: argparse.Namespace) -> configuration.Config:
     config = configuration.load(args.config)
-    if args.registry:
-        config = dataclasses.replace(
-            config, images=dataclasses.replace(config.images, registry=args.registry)
-        )
-    return config
+    return config.with_registry(args.registry) if args.registry else config
 
 
 def _release(args: argparse.Namespace) -> _Release:
@@ -433,8 +429,7 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    user, password = os.environ.get("REGISTRY_USERNAME", ""), os.environ.get("REGISTRY_PASSWORD", "")
-    args.credentials = (user, password) if user and password else None
+    args.credentials = environment_credentials()
     try:
         return COMMANDS[args.command](args)
     except ImageError as exc:

@@ -6,6 +6,7 @@ Docker daemon, so it shows what the registry really holds.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -34,6 +35,12 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 _Result = TypeVar("_Result")
+
+
+def environment_credentials() -> tuple[str, str] | None:
+    """REGISTRY_USERNAME and REGISTRY_PASSWORD, when both are set: the bearer-token flow's credentials."""
+    user, password = os.environ.get("REGISTRY_USERNAME", ""), os.environ.get("REGISTRY_PASSWORD", "")
+    return (user, password) if user and password else None
 
 
 @dataclass(frozen=True)

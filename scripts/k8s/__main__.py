@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import sys
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from scripts.k8s import (
     schemas,
     validate,
 )
-from scripts.registry import RegistryClient, RetryPolicy
+from scripts.registry import RegistryClient, RetryPolicy, environment_credentials
 
 
 def _by_digest(text: str) -> render.ImageByDigest:
@@ -43,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         "--output", type=Path, default=RENDERED, help="rendered manifests (default %(default)s)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    draw = commands.add_parser("render", help="every overlay, for VERSION's release (images by digest)")
+    draw = commands.add_parser("render", help="every overlay, for one release (images by digest)")
     draw.add_argument("--version-file", type=Path, default=Path("VERSION"))
     draw.add_argument("--registry", help="where the release's digests are read (default: pipeline.toml)")
     draw.add_argument("--tag", help="the tag whose digests are read (default: VERSION's release tag)")
@@ -52,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
             f"--{kind}",
             type=_by_digest,
             metavar="REPOSITORY@DIGEST",
-            help=f"the {kind} image (default: the registry's digest of VERSION's release)",
+            help=f"the {kind} image (default: the registry's digest of --tag)",
         )
     commands.add_parser("validate", help="every rendered object against its schema and its references")
     namespace = commands.add_parser("namespace", help="print the namespace an overlay puts the Rollout in")
@@ -65,9 +63,8 @@ def _released(repository: str, tag: str) -> render.ImageByDigest:
     the manifests can be checked before the first release."""
     host, path = repository.split("/", 1)
     try:
-        credentials = (os.environ.get("REGISTRY_USERNAME", ""), os.environ.get("REGISTRY_PASSWORD", ""))
         with RegistryClient(
-            host, credentials=credentials if all(credentials) else None, retry=RetryPolicy(attempts=2)
+            host, credentials=environment_credentials(), retry=RetryPolicy(attempts=2)
         ) as client:
             digest = client.digest(path, tag)
         why = "is not in the registry" if digest is None else ""
@@ -81,10 +78,7 @@ def _released(repository: str, tag: str) -> render.ImageByDigest:
 
 def _render(args: argparse.Namespace) -> int:
     config = configuration.load(args.config)
-    if args.registry:
-        config = dataclasses.replace(
-            config, images=dataclasses.replace(config.images, registry=args.registry)
-        )
+    config = config.with_registry(args.registry) if args.registry else config
     version = str(read_version(args.version_file))
     tag = args.tag or version
     release = render.Release(

@@ -74,7 +74,8 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (metric,) = template["spec"]["metrics"]
     return {
         "pod": metric["provider"]["job"]["spec"]["template"]["spec"],
-        "defaults": {a["name"]: a.get("value") for a in template["spec"]["args"]},
+        "declared": [a["name"] for a in template["spec"]["args"]],
+        "defaults": {a["name"]: a["value"] for a in template["spec"]["args"] if "value" in a},
         "passed": [a["name"] for a in analysis["args"]],
     }
 
@@ -119,8 +120,8 @@ def _analysis(
 ) -> tuple[int, int]:
     """The Job's two containers in order, sharing the smoke-set volume: (init's exit code, the check's). The
     volume is a host folder anyone may write, as the kubelet makes an `emptyDir`."""
-    assert set(job["passed"]) | {k for k, v in job["defaults"].items() if v} >= set(job["defaults"])
-    pod = _substituted(job["pod"], {**{k: v for k, v in job["defaults"].items() if v}, **args})
+    assert set(job["passed"]) | set(job["defaults"]) >= set(job["declared"])
+    pod = _substituted(job["pod"], {**job["defaults"], **args})
     assert {volume["name"]: set(volume) - {"name"} for volume in pod["volumes"]} == {
         "smoke-set": {"emptyDir"},
         "tmp": {"emptyDir"},
