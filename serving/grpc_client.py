@@ -9,7 +9,7 @@ from __future__ import annotations
 import grpc
 import numpy as np
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2, prediction_service_pb2_grpc
 
 from ml.contract import SIGNATURE
 from serving.deadline import remaining
@@ -31,6 +31,9 @@ _VALUE_FIELDS = {
 }
 # Codes that mean "not reachable (yet)" rather than "the server rejected the request".
 _TRANSIENT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+_PREDICTION_SERVICE = prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"]
+# The HTTP/2 path of Predict, for callers that send serialized requests on a bare channel.
+PREDICT_METHOD = f"/{_PREDICTION_SERVICE.full_name}/{_PREDICTION_SERVICE.methods_by_name['Predict'].name}"
 
 
 def to_tensor_proto(array: np.ndarray) -> tensor_pb2.TensorProto:
@@ -57,6 +60,22 @@ def from_tensor_proto(proto: tensor_pb2.TensorProto) -> np.ndarray:
     return values.reshape(shape)
 
 
+def predict_request(
+    model_name: str,
+    inputs: dict[str, np.ndarray],
+    signature_name: str = SIGNATURE,
+    version: int | None = None,
+) -> predict_pb2.PredictRequest:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model_name
+    request.model_spec.signature_name = signature_name
+    if version is not None:
+        request.model_spec.version.value = version
+    for name, array in inputs.items():
+        request.inputs[name].CopyFrom(to_tensor_proto(array))
+    return request
+
+
 class GrpcClient:
     def __init__(self, target: str, model_name: str) -> None:
         self.target = target
@@ -71,13 +90,7 @@ class GrpcClient:
         signature_name: str = SIGNATURE,
         version: int | None = None,
     ) -> dict[str, np.ndarray]:
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = self.model_name
-        request.model_spec.signature_name = signature_name
-        if version is not None:
-            request.model_spec.version.value = version
-        for name, array in inputs.items():
-            request.inputs[name].CopyFrom(to_tensor_proto(array))
+        request = predict_request(self.model_name, inputs, signature_name, version)
         timeout = remaining(deadline, f"calling Predict on {self.target}")
         try:
             response = self._stub.Predict(request, timeout=timeout)

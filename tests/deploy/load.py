@@ -5,10 +5,14 @@ loopback only.
 Clients never retry: a REST client is a plain keep-alive `requests.Session`, a gRPC client one channel, as
 most TF Serving clients are. Every request that did not get its answer counts as failed. REST answers are
 also counted by the colour that gave them (the proxy's colour header), which measures the traffic split.
+The gRPC clients run in a child process (tests.deploy.grpc_load says why); a child that dies counts as one
+failure named by its exit.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
 import threading
 import time
 from collections import Counter
@@ -17,14 +21,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import requests
 
-from serving.deadline import after
-from serving.errors import DeployError
-from serving.grpc_client import GrpcClient
+from serving.deadline import after, poll
+from serving.grpc_client import PREDICT_METHOD, predict_request
 from serving.haproxy_config import COLOUR_HEADER
+from tests.deploy.grpc_load import GrpcLoad, GrpcResults, run
 
 MAX_SECONDS = 600.0
 MAX_REQUESTS = 1_000_000
 REQUEST_TIMEOUT_SECONDS = 10.0
+GRPC_START_DEADLINE_SECONDS = 60.0
+# A fresh interpreter, not a fork of this one: forking a process whose gRPC and TensorFlow threads run is unsafe.
+_SPAWN = multiprocessing.get_context("spawn")
 
 
 @dataclass
@@ -63,19 +70,33 @@ class LoadGenerator:
             raise ValueError("load goes to loopback only")
         self.url = f"{rest_url}/v1/models/{model_name}:predict"
         self.model_name = model_name
-        self.grpc_target = grpc_target
         self.report = LoadReport()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ends = time.monotonic() + max_seconds
         self._max_requests = max_requests
-        self._example = np.random.default_rng(1).uniform(0, 16, size=(1, 8, 8)).astype(np.float32)
+        self.example = np.random.default_rng(1).uniform(0, 16, size=(1, 8, 8)).astype(np.float32)
         self._threads = [threading.Thread(target=self._rest_client, daemon=True) for _ in range(rest_clients)]
-        self._threads += [
-            threading.Thread(target=self._grpc_client, daemon=True) for _ in range(grpc_clients)
-        ]
+        self._grpc: GrpcClients | None = None
+        if grpc_clients:
+            if grpc_target is None:
+                raise ValueError("gRPC clients need a target")
+            request = predict_request(model_name, {"image": self.example}).SerializeToString()
+            self._grpc = GrpcClients(
+                GrpcLoad(
+                    grpc_target,
+                    PREDICT_METHOD,
+                    request,
+                    grpc_clients,
+                    self._ends,
+                    max_requests,
+                    REQUEST_TIMEOUT_SECONDS,
+                )
+            )
 
     def __enter__(self) -> LoadGenerator:
+        if self._grpc is not None:
+            self._grpc.start()
         for thread in self._threads:
             thread.start()
         return self
@@ -85,9 +106,17 @@ class LoadGenerator:
 
     def stop(self) -> LoadReport:
         self._stop.set()
+        grpc = self._grpc
+        self._grpc = None  # a second stop (the context's exit after an explicit one) has nothing to collect
+        if grpc is not None:
+            self._merge(grpc.stop())
         for thread in self._threads:
             thread.join(timeout=REQUEST_TIMEOUT_SECONDS + 5)
         return self.report
+
+    def grpc_pid(self) -> int | None:
+        """The gRPC clients' process, while it runs."""
+        return self._grpc.pid if self._grpc is not None else None
 
     def _running(self) -> bool:
         return (
@@ -114,7 +143,7 @@ class LoadGenerator:
                 self.report.failure_times.append(time.monotonic())
 
     def _rest_client(self) -> None:
-        payload = {"inputs": {"image": self._example.tolist()}}
+        payload = {"inputs": {"image": self.example.tolist()}}
         with requests.Session() as session:
             while self._running():
                 started = time.perf_counter()
@@ -126,17 +155,62 @@ class LoadGenerator:
                 error = None if response.status_code == 200 else f"HTTP {response.status_code}"
                 self._record(started, error, response.headers.get(COLOUR_HEADER, ""))
 
-    def _grpc_client(self) -> None:
-        assert self.grpc_target is not None
-        client = GrpcClient(self.grpc_target, self.model_name)
-        try:
-            while self._running():
-                started = time.perf_counter()
-                try:
-                    client.predict({"image": self._example}, after(REQUEST_TIMEOUT_SECONDS))
-                    error = None
-                except DeployError as exc:
-                    error = str(exc)[:120]
-                self._record(started, error)
-        finally:
-            client.close()
+    def _merge(self, grpc: GrpcResults) -> None:
+        with self._lock:
+            self.report.ok += grpc.ok
+            self.report.latencies_ms += grpc.latencies_ms
+            self.report.failed += len(grpc.errors)
+            self.report.errors.update(grpc.errors)
+            self.report.failure_times += grpc.failure_times
+
+
+class GrpcClients:
+    """The child process that runs the gRPC clients: started before the test's action, stopped after it."""
+
+    def __init__(self, load: GrpcLoad) -> None:
+        self._started, self._stop = _SPAWN.Event(), _SPAWN.Event()
+        self._results, child_end = _SPAWN.Pipe(duplex=False)
+        self._process = _SPAWN.Process(
+            target=run, args=(load, self._started, self._stop, child_end), name="grpc-load", daemon=True
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def start(self) -> None:
+        self._process.start()
+        # A load that is not yet sending would let a test's action pass unloaded.
+        poll(
+            lambda: self._started.is_set() or not self._process.is_alive() or None,
+            after(GRPC_START_DEADLINE_SECONDS),
+            "waiting for the gRPC load process to start its clients",
+        )
+
+    def stop(self) -> GrpcResults:
+        self._stop.set()
+        # Each client ends within one request's timeout of the stop.
+        if self._results.poll(REQUEST_TIMEOUT_SECONDS + 5):
+            try:
+                results: GrpcResults = self._results.recv()
+            except EOFError:  # died while sending
+                results = self._died()
+        else:
+            results = self._died()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join()
+        return results
+
+    def _died(self) -> GrpcResults:
+        """No results: the child crashed or hung. One failure, named by how it ended."""
+        self._process.join(timeout=5)
+        code = self._process.exitcode
+        if code is None:
+            how = "did not stop"
+        elif code < 0:
+            how = f"died of {signal.Signals(-code).name}"
+        else:
+            how = f"exited with {code}"
+        return GrpcResults(errors=[f"gRPC load process {how}"], failure_times=[time.monotonic()])

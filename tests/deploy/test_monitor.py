@@ -218,8 +218,8 @@ def test_a_killed_colour_is_down_and_reverted_with_no_failure_after_the_revert(m
         reports.append(monitored.run(revert=True))
         marks["reverted"] = time.monotonic()
 
-    # REST clients only: with no colour left behind the proxy, grpcio's C core (1.85) aborted the test process
-    # now and then while its channel got the proxy's 503s.
+    # REST clients only: with no colour left behind the proxy, grpcio's C core (1.85) aborted now and then while
+    # its channel got the proxy's 503s, which would fail this test for the client's crash, not the release's.
     load = under_load(monitored, kill_then_monitor, grpc_clients=0)
     report = reports[0]
     assert report.verdict == history.DOWN, failed(report)
