@@ -22,8 +22,9 @@ import numpy as np
 import requests
 
 from serving.deadline import after, poll
-from serving.grpc_client import PREDICT_METHOD, predict_request
+from serving.grpc_client import predict_request
 from serving.haproxy_config import COLOUR_HEADER
+from serving.predict_proto import PREDICT_METHOD
 from tests.deploy.grpc_load import GrpcLoad, GrpcResults, run
 
 MAX_SECONDS = 600.0

@@ -15,7 +15,8 @@ import grpc
 import pytest
 
 from serving.deadline import after, poll
-from serving.grpc_client import PREDICT_METHOD, predict_request
+from serving.grpc_client import predict_request
+from serving.predict_proto import PREDICT_METHOD
 from tests.deploy.load import LoadGenerator
 
 NO_REST = "http://127.0.0.1:9"  # no REST clients run: the URL is never used
