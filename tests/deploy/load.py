@@ -1,6 +1,6 @@
 """Steady load on the proxy for the whole of a test: N REST clients (and optionally gRPC clients), each
-sending one-example predicts back to back, counting every failed request. Bounded in requests and time,
-loopback only.
+sending one-example predicts back to back, counting every failed request. Bounded in time, and in requests
+per protocol; loopback only.
 
 Clients never retry: a REST client is a plain keep-alive `requests.Session`, a gRPC client one channel, as
 most TF Serving clients are. Every request that did not get its answer counts as failed. REST answers are
@@ -11,8 +11,6 @@ failure named by its exit.
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
 import threading
 import time
 from collections import Counter
@@ -21,18 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import requests
 
-from serving.deadline import after, poll
-from serving.grpc_client import predict_request
 from serving.haproxy_config import COLOUR_HEADER
-from serving.predict_proto import PREDICT_METHOD
-from tests.deploy.grpc_load import GrpcLoad, GrpcResults, run
+from tests.deploy.grpc_load import GrpcClients, GrpcLoad, GrpcResults
 
 MAX_SECONDS = 600.0
 MAX_REQUESTS = 1_000_000
 REQUEST_TIMEOUT_SECONDS = 10.0
-GRPC_START_DEADLINE_SECONDS = 60.0
-# A fresh interpreter, not a fork of this one: forking a process whose gRPC and TensorFlow threads run is unsafe.
-_SPAWN = multiprocessing.get_context("spawn")
 
 
 @dataclass
@@ -82,18 +74,16 @@ class LoadGenerator:
         if grpc_clients:
             if grpc_target is None:
                 raise ValueError("gRPC clients need a target")
-            request = predict_request(model_name, {"image": self.example}).SerializeToString()
-            self._grpc = GrpcClients(
-                GrpcLoad(
-                    grpc_target,
-                    PREDICT_METHOD,
-                    request,
-                    grpc_clients,
-                    self._ends,
-                    max_requests,
-                    REQUEST_TIMEOUT_SECONDS,
-                )
+            load = GrpcLoad(
+                grpc_target,
+                model_name,
+                self.example,
+                grpc_clients,
+                self._ends,
+                max_requests,
+                REQUEST_TIMEOUT_SECONDS,
             )
+            self._grpc = GrpcClients(load)
 
     def __enter__(self) -> LoadGenerator:
         if self._grpc is not None:
@@ -107,10 +97,9 @@ class LoadGenerator:
 
     def stop(self) -> LoadReport:
         self._stop.set()
-        grpc = self._grpc
-        self._grpc = None  # a second stop (the context's exit after an explicit one) has nothing to collect
-        if grpc is not None:
-            self._merge(grpc.stop())
+        clients, self._grpc = self._grpc, None  # a second stop (the context's exit) has nothing to collect
+        if clients is not None:
+            self._merge(clients.stop())
         for thread in self._threads:
             thread.join(timeout=REQUEST_TIMEOUT_SECONDS + 5)
         return self.report
@@ -156,62 +145,10 @@ class LoadGenerator:
                 error = None if response.status_code == 200 else f"HTTP {response.status_code}"
                 self._record(started, error, response.headers.get(COLOUR_HEADER, ""))
 
-    def _merge(self, grpc: GrpcResults) -> None:
+    def _merge(self, results: GrpcResults) -> None:
         with self._lock:
-            self.report.ok += grpc.ok
-            self.report.latencies_ms += grpc.latencies_ms
-            self.report.failed += len(grpc.errors)
-            self.report.errors.update(grpc.errors)
-            self.report.failure_times += grpc.failure_times
-
-
-class GrpcClients:
-    """The child process that runs the gRPC clients: started before the test's action, stopped after it."""
-
-    def __init__(self, load: GrpcLoad) -> None:
-        self._started, self._stop = _SPAWN.Event(), _SPAWN.Event()
-        self._results, child_end = _SPAWN.Pipe(duplex=False)
-        self._process = _SPAWN.Process(
-            target=run, args=(load, self._started, self._stop, child_end), name="grpc-load", daemon=True
-        )
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
-
-    def start(self) -> None:
-        self._process.start()
-        # A load that is not yet sending would let a test's action pass unloaded.
-        poll(
-            lambda: self._started.is_set() or not self._process.is_alive() or None,
-            after(GRPC_START_DEADLINE_SECONDS),
-            "waiting for the gRPC load process to start its clients",
-        )
-
-    def stop(self) -> GrpcResults:
-        self._stop.set()
-        # Each client ends within one request's timeout of the stop.
-        if self._results.poll(REQUEST_TIMEOUT_SECONDS + 5):
-            try:
-                results: GrpcResults = self._results.recv()
-            except EOFError:  # died while sending
-                results = self._died()
-        else:
-            results = self._died()
-        self._process.join(timeout=5)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
-        return results
-
-    def _died(self) -> GrpcResults:
-        """No results: the child crashed or hung. One failure, named by how it ended."""
-        self._process.join(timeout=5)
-        code = self._process.exitcode
-        if code is None:
-            how = "did not stop"
-        elif code < 0:
-            how = f"died of {signal.Signals(-code).name}"
-        else:
-            how = f"exited with {code}"
-        return GrpcResults(errors=[f"gRPC load process {how}"], failure_times=[time.monotonic()])
+            self.report.ok += results.ok
+            self.report.latencies_ms += results.latencies_ms
+            self.report.failed += len(results.errors)
+            self.report.errors.update(results.errors)
+            self.report.failure_times += results.failure_times

@@ -56,9 +56,11 @@ def test_grpc_clients_send_predict_requests_from_their_own_process(server: Predi
         NO_REST, "digits", rest_clients=0, grpc_target=f"127.0.0.1:{server.port}", grpc_clients=2
     ) as load:
         poll(lambda: len(server.requests) >= 50 or None, after(30), "waiting for 50 gRPC requests")
+        assert load.grpc_pid() not in (None, os.getpid())
         report = load.stop()
     assert report.failed == 0, report.summary()
     assert report.ok >= 50
+    assert load.grpc_pid() is None  # stopped
     sent = server.requests[0]
     example = predict_request("digits", {"image": load.example})
     assert sent == example.SerializeToString()
