@@ -20,12 +20,22 @@ from ml.config import DEFAULT_PATH, Config, ConfigError, load, traffic_steps
 from ml.contract import MONITORING_STANDIN, PROXY_STANDIN, ExitCode
 from ml.semver import VersionError, read_version
 from serving import github, history_view
+from serving.client import RestClient
+from serving.deadline import after
+from serving.deploy import Deployer
 from serving.errors import BadInput, DeployError, InfrastructureError
+from serving.grpc_client import GrpcClient
 from serving.history import DEGRADED, DOWN, HEALTHY, UNKNOWN
 from serving.history_store import HistoryStore
+from serving.monitor import Monitor
+from serving.prometheus import Prometheus
 from serving.prometheus_config import MonitoringSettings
 from serving.proxy import Proxy
+from serving.revert import image_reference, revert_target
+from serving.runner import resolve_image, smoke_set_from_image
 from serving.settings import COMPARE_CONCURRENCY, COMPARE_REQUESTS, DeploySettings
+from serving.smoke import analyse
+from serving.smoke_set import SmokeSet
 from serving.state import read_state
 from serving.status import collect, read_records, render_json, render_text
 
@@ -180,10 +190,6 @@ def _docker() -> docker.DockerClient:
 
 
 def _deploy(args: argparse.Namespace, config: Config) -> int:
-    # Deploy and smoke need TensorFlow's protobufs (seconds to import); status should not wait for them.
-    from serving.deploy import Deployer
-    from serving.revert import image_reference, revert_target
-
     # A revert puts back a release that served before: all at once, the quickest way back.
     steps = args.steps if args.command == "deploy" else (100,)
     step_seconds = args.step_seconds if args.command == "deploy" else None
@@ -223,13 +229,6 @@ def _deploy(args: argparse.Namespace, config: Config) -> int:
 
 
 def _smoke(args: argparse.Namespace, config: Config) -> int:
-    from serving.client import RestClient
-    from serving.deadline import after
-    from serving.grpc_client import GrpcClient
-    from serving.runner import resolve_image, smoke_set_from_image
-    from serving.smoke import analyse
-    from serving.smoke_set import SmokeSet
-
     model = args.model or config.model.name
     expect_version = args.expect_version
     if args.model_dir is not None:
@@ -273,8 +272,6 @@ def _smoke(args: argparse.Namespace, config: Config) -> int:
 
 
 def _monitoring(args: argparse.Namespace, config: Config) -> int:
-    from serving.prometheus import Prometheus
-
     proxy = DeploySettings.from_config(config, args.proxy_image).proxy
     settings = MonitoringSettings.from_config(config, proxy.container_name)
     prometheus = Prometheus(_docker(), settings, args.image)
@@ -288,10 +285,6 @@ def _monitoring(args: argparse.Namespace, config: Config) -> int:
 
 
 def _monitor(args: argparse.Namespace, config: Config) -> int:
-    # The probes need TensorFlow's protobufs (gRPC), like deploy and smoke.
-    from serving.deploy import Deployer
-    from serving.monitor import Monitor
-
     # A revert from the monitor moves all traffic at once, as every revert does.
     deploy = DeploySettings.from_config(config, args.proxy_image, steps=(100,))
     settings = MonitoringSettings.from_config(config, deploy.proxy.container_name)
@@ -317,7 +310,7 @@ def _monitor(args: argparse.Namespace, config: Config) -> int:
 
 
 def _compare(args: argparse.Namespace, config: Config) -> int:
-    # Replaying over gRPC needs TensorFlow's protobufs, imported as the replay starts.
+    # Its metrics need scikit-learn (seconds to import): only this command waits for it.
     from serving.compare import Comparer, ProtocolsDisagree, load_eval_set
     from serving.compare_report import render_json, render_text, write_report
 

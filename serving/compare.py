@@ -34,6 +34,7 @@ from serving import labels
 from serving.client import RestClient
 from serving.deadline import after
 from serving.errors import BadInput, DeployError, ImageUnavailable, Refused
+from serving.grpc_client import GrpcClient
 from serving.lock import deploy_lock, lock_path
 from serving.proxy import Proxy
 from serving.runner import ColourRunner, Endpoints, ServingContainer, remove_stale_helpers, resolve_image
@@ -408,10 +409,7 @@ class Comparer:
         return Subject(label, LIVE, runner.name, serving.release, runner.endpoints())
 
     def _replay(self, subject: Subject, eval_set: EvalSet, deadline: float) -> tuple[np.ndarray, np.ndarray]:
-        """Classes over REST and over gRPC. The gRPC client needs TensorFlow's protobufs (seconds to import):
-        imported here, so that the rest of the module (figures, rendering) stays free of them."""
-        from serving.grpc_client import GrpcClient
-
+        """Classes over REST and over gRPC."""
         model = self.settings.model_name
         rest = RestClient(subject.endpoints.rest_url, model)
         grpc = GrpcClient(subject.endpoints.grpc_target, model)

@@ -14,8 +14,12 @@ from serving import predict_proto
 from serving.grpc_client import from_tensor_proto, predict_request
 
 
-def _fields(descriptor: Descriptor) -> dict[str, tuple[int, int, bool]]:
-    return {f.name: (f.number, f.type, f.is_repeated) for f in descriptor.fields}
+def _fields(descriptor: Descriptor) -> dict[str, tuple[int, int, bool, str]]:
+    """Per field: number, type, repeated, and the short name of the message or enum it holds."""
+    return {
+        f.name: (f.number, f.type, f.is_repeated, (f.message_type or f.enum_type or descriptor).name)
+        for f in descriptor.fields
+    }
 
 
 def _messages(descriptor: Descriptor, prefix: str = "") -> dict[str, Descriptor]:
@@ -32,6 +36,9 @@ OURS = {
     **_messages(predict_proto.PredictResponse.DESCRIPTOR),
     **_messages(predict_proto.TensorProto.DESCRIPTOR.fields_by_name["tensor_shape"].message_type),
     **_messages(predict_proto.PredictRequest.DESCRIPTOR.fields_by_name["model_spec"].message_type),
+    "Int64Value": predict_proto.PredictRequest.DESCRIPTOR.fields_by_name["model_spec"]
+    .message_type.fields_by_name["version"]
+    .message_type,
 }
 THEIRS = {
     **_messages(tensor_pb2.TensorProto.DESCRIPTOR),
@@ -43,6 +50,10 @@ THEIRS = {
     .message_type.fields_by_name["version"]
     .message_type,
 }
+
+
+def test_every_declared_message_has_a_tensorflow_counterpart() -> None:
+    assert set(OURS) <= set(THEIRS), set(OURS) - set(THEIRS)
 
 
 @pytest.mark.parametrize("name", sorted(OURS))
