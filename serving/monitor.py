@@ -32,7 +32,7 @@ from serving.grpc_client import GrpcClient
 from serving.history import DEGRADED, DOWN
 from serving.history_store import HistoryStore
 from serving.prometheus_client import PrometheusClient, Series
-from serving.prometheus_config import COLOUR_NOT_SCRAPED, MonitoringSettings, alert_rules
+from serving.prometheus_config import COLOUR_NOT_SCRAPED, SERVING_JOB, MonitoringSettings, alert_rules
 from serving.proxy import Proxy
 from serving.runner import ColourRunner, resolve_image, smoke_set_from_image
 from serving.settings import DeploySettings
@@ -221,7 +221,7 @@ class Monitor:
                 found = self.prometheus.query(rule.expr, until, at)
                 detail = _describe(found) if found else "ok"
                 report.checks.append(MonitorCheck(rule.name, rule.severity, not found, detail))
-            self._check_discovery(report)
+            self._check_discovery(report, at, until)
             report.alerts_firing = sorted(
                 a.name for a in self.prometheus.alerts(until) if a.state == "firing"
             )
@@ -231,12 +231,14 @@ class Monitor:
                 + (f"; firing now: {', '.join(report.alerts_firing)}" if report.alerts_firing else "")
             )
 
-    @staticmethod
-    def _check_discovery(report: MonitorReport) -> None:
-        """A colour that answered every probe yet has no scrape means Prometheus cannot see the colours (its
-        Docker socket, its network): that is the monitoring's failure, never a reason to revert the release."""
+    def _check_discovery(self, report: MonitorReport, at: float, until: float) -> None:
+        """A colour that answered every probe yet is not among Prometheus's targets means Prometheus cannot see
+        the colours (its Docker socket, its network): that is the monitoring's failure, never a reason to revert
+        the release. A target whose scrapes fail (`up` 0: a starved colour times them out) is the colour's."""
         passed = {check.name for check in report.checks if check.passed}
-        if "probes" in passed and COLOUR_NOT_SCRAPED not in passed:
+        if "probes" not in passed or COLOUR_NOT_SCRAPED in passed:
+            return
+        if not self.prometheus.query(f'up{{job="{SERVING_JOB}",colour="{report.colour}"}}', until, at):
             raise InfrastructureError(
                 f"{report.colour} answered every probe, but Prometheus does not scrape it: check its Docker "
                 "service discovery (the socket it mounts) and the deploy's network"
