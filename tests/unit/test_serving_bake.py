@@ -50,6 +50,7 @@ class Server:
 
     clock: FakeClock
     latency_s: float = 0.002
+    first_latency_s: float | None = None  # the first probe's, when it differs
     wrong_from: float = float("inf")  # clock time from which answers are wrong
     down_from: float = float("inf")  # ... from which requests fail
     counted_errors_from: float = float("inf")  # ... from which the server counts 5 failed requests of others
@@ -62,7 +63,8 @@ class Server:
         signature_name: str = "",
         version: int | None = None,
     ) -> dict[str, np.ndarray]:
-        self.clock.now += self.latency_s
+        first = None if self.probes else self.first_latency_s
+        self.clock.now += self.latency_s if first is None else first
         self.probes.append(self.clock.now)
         if self.clock.now >= self.down_from:
             raise Transient("connection refused")
@@ -137,6 +139,28 @@ def test_a_slow_release_fails_on_its_p95_at_the_end_of_the_window() -> None:
     )
     assert report.probes >= MIN_PROBES_FOR_LATENCY
     assert report.failure == "probe p95 80.0 ms over budget 50 ms"
+
+
+def test_a_release_too_slow_to_answer_enough_probes_for_a_p95_fails_on_its_median() -> None:
+    clock = FakeClock()
+    server = Server(clock, latency_s=0.800)
+    report = bake(
+        BakeTargets(server, server, server, lambda: True), SMOKE, 10.0, THRESHOLDS, 0.0, clock=clock
+    )
+    assert 0 < report.probes < MIN_PROBES_FOR_LATENCY
+    assert (
+        report.failure
+        == f"probe median 800.0 ms over budget 50 ms ({report.probes} probes, too few for a p95)"
+    )
+
+
+def test_one_slow_probe_in_a_short_window_is_not_a_slow_release() -> None:
+    clock = FakeClock()
+    server = Server(clock, first_latency_s=1.0)
+    report = bake(BakeTargets(server, server, server, lambda: True), SMOKE, 2.0, THRESHOLDS, 0.0, clock=clock)
+    assert 0 < report.probes < MIN_PROBES_FOR_LATENCY
+    assert max(report.latencies_ms) > THRESHOLDS.latency_budget_ms_p95
+    assert report.failure == ""
 
 
 def test_a_window_that_no_probe_answered_fails_instead_of_passing_empty() -> None:
