@@ -1,11 +1,14 @@
 """The load generator's gRPC clients, in a process of their own.
 
-grpcio's C core has crashed the whole test process (a SIGSEGV in CI, SIGABRTs before) while a load thread's
-channel ran beside the code under test, and every later test went unrun. Here a crash ends this process only:
-the test that ran the load fails with the signal named, and the suite goes on.
+grpcio's C core has crashed the whole test process (a SIGSEGV in CI; a failed check in its call combiner,
+SIGABRT, when a colour behind the proxy was killed mid-call) while a load thread's channel ran beside the code
+under test, and every later test went unrun. Here a crash ends this process only. It counts as one failure,
+named by its signal and timed when it happened, and a new process takes over the load, so that the time after
+the crash is still measured (a test that asserts no failure after a revert still sees gRPC answers then).
 
-Parent and child share two pipes and nothing else: no lock that a crash could leave held. The child says
-when its clients run, later sends its results, and stops when told to or when the parent is gone.
+Parent and child share two pipes and nothing else: no lock that a crash could leave held. The child says when
+its clients run, then sends each request's outcome as it comes (a crash loses only the calls in flight), and
+stops when told to or when the parent is gone.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import multiprocessing
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
@@ -27,6 +31,8 @@ from serving.grpc_client import GrpcClient
 
 START_DEADLINE_SECONDS = 60.0
 EXIT_DEADLINE_SECONDS = 5.0
+# A process that crashes as soon as it starts must not be replaced for ever.
+MAX_PROCESSES = 5
 # A fresh interpreter, not a fork of this one: forking a process whose gRPC and TensorFlow threads run is unsafe.
 _SPAWN = multiprocessing.get_context("spawn")
 _STARTED = "started"
@@ -51,42 +57,45 @@ class GrpcResults:
     failure_times: list[float] = field(default_factory=list)
 
 
-def _run_clients(load: GrpcLoad, commands: Connection, results: Connection) -> None:
+# What the child sends for each request: (None, its latency in ms), or (the error, time.monotonic() of it).
+Outcome = tuple[str | None, float]
+
+
+def _run_clients(load: GrpcLoad, commands: Connection, outcomes: Connection) -> None:
     """The child: `load.clients` threads with a channel each, sending predicts back to back, never retrying."""
     faulthandler.enable()  # a crash prints this process's Python stacks into the test's output
     stop = threading.Event()
-    lock = threading.Lock()
-    outcome = GrpcResults()
+    sending = threading.Lock()
+    sent = 0
 
     def until_told_or_orphaned() -> None:
         with contextlib.suppress(EOFError):  # end of file: the parent is gone
             commands.recv()
         stop.set()
 
-    def running() -> bool:
-        return (
-            not stop.is_set()
-            and time.monotonic() < load.ends
-            and outcome.ok + len(outcome.errors) < load.max_requests
-        )
+    def send(outcome: Outcome) -> bool:
+        """Whether the load goes on."""
+        nonlocal sent
+        with sending:
+            try:
+                outcomes.send(outcome)
+            except OSError:  # the parent is gone
+                stop.set()
+            sent += 1
+            return not stop.is_set() and time.monotonic() < load.ends and sent < load.max_requests
 
     def client() -> None:
         channel = GrpcClient(load.target, load.model_name)
         try:
-            while running():
+            going = True
+            while going and not stop.is_set():
                 began = time.perf_counter()
                 try:
                     channel.predict({"image": load.example}, after(load.request_timeout))
-                    error = None
                 except DeployError as exc:
-                    error = str(exc)[:120]
-                with lock:
-                    if error is None:
-                        outcome.ok += 1
-                        outcome.latencies_ms.append((time.perf_counter() - began) * 1000)
-                    else:
-                        outcome.errors.append(error)
-                        outcome.failure_times.append(time.monotonic())
+                    going = send((str(exc)[:120], time.monotonic()))
+                else:
+                    going = send((None, (time.perf_counter() - began) * 1000))
         finally:
             channel.close()
 
@@ -94,96 +103,174 @@ def _run_clients(load: GrpcLoad, commands: Connection, results: Connection) -> N
     threads = [threading.Thread(target=client) for _ in range(load.clients)]
     for thread in threads:
         thread.start()
-    results.send(_STARTED)
+    with sending:
+        outcomes.send(_STARTED)
     for thread in threads:
         thread.join()
-    results.send(outcome)
 
 
-class GrpcClients:
-    """The parent's handle on the child: started before a test's action, stopped after it."""
+class _Process:
+    """One child: started, read until it ends, told to stop, killed."""
 
     def __init__(self, load: GrpcLoad) -> None:
-        self._request_timeout = load.request_timeout
-        self._results, child_results = _SPAWN.Pipe(duplex=False)
+        self._outcomes, child_outcomes = _SPAWN.Pipe(duplex=False)
         child_commands, self._commands = _SPAWN.Pipe(duplex=False)
-        self._child_ends = (child_commands, child_results)
         self._process = _SPAWN.Process(
-            target=_run_clients, args=(load, child_commands, child_results), name="grpc-load", daemon=True
+            target=_run_clients, args=(load, child_commands, child_outcomes), name="grpc-load", daemon=True
         )
-        self._ended_at: float | None = None
+        self.killed_for_hanging = False
+        self._process.start()
+        # Only the child holds its ends now, so a dead child reads as end of file here.
+        child_commands.close()
+        child_outcomes.close()
 
     @property
     def pid(self) -> int | None:
         return self._process.pid
 
-    def start(self) -> None:
-        self._process.start()
-        # Only the child holds its ends now, so a dead child reads as end of file here.
-        for end in self._child_ends:
-            end.close()
-        threading.Thread(target=self._note_the_end, daemon=True).start()
-        # A test's action must not begin before the clients run, or it would pass unloaded.
-        wait([self._results, self._process.sentinel], timeout=START_DEADLINE_SECONDS)
+    def wait_until_started(self) -> None:
+        """The clients run; or RuntimeError, with the process gone."""
+        wait([self._outcomes, self._process.sentinel], timeout=START_DEADLINE_SECONDS)
         try:
-            if self._results.poll() and self._results.recv() == _STARTED:
+            if self._outcomes.poll() and self._outcomes.recv() == _STARTED:
                 return
         except EOFError:  # it died first
             pass
-        self._process.join(EXIT_DEADLINE_SECONDS)
-        ending = self._ending()
-        self._close()
+        ending = self.ending()
+        self.close()
         raise RuntimeError(
             f"gRPC load process {ending} before its clients started"
             if ending
             else f"gRPC load process did not start its clients within {START_DEADLINE_SECONDS:g} s"
         )
 
-    def stop(self) -> GrpcResults:
+    def outcomes(self) -> Iterator[Outcome]:
+        """Each request's outcome, until the process ends."""
+        with contextlib.suppress(EOFError, OSError):
+            while True:
+                yield self._outcomes.recv()
+
+    def tell_to_stop(self) -> None:
         with contextlib.suppress(OSError):  # the child is gone, and its end of the pipe with it
             self._commands.send("stop")
-        results: GrpcResults | None = None
-        try:
-            # Each client ends within one request's timeout of the stop.
-            if self._results.poll(self._request_timeout + EXIT_DEADLINE_SECONDS):
-                results = self._results.recv()
-        except EOFError:  # it died before or while sending them
-            pass
-        if results is None:
-            results = self._failure()
-        self._close()
-        return results
 
-    def _note_the_end(self) -> None:
-        wait([self._process.sentinel])
-        self._ended_at = time.monotonic()
+    def kill(self) -> None:
+        self.killed_for_hanging = True
+        self._process.kill()
 
-    def _failure(self) -> GrpcResults:
-        """No results: the child crashed, or hangs and is killed. One failure, named by how it ended, at the
-        time it ended (what it counted before is lost with it)."""
+    def ending(self) -> str | None:
+        """How the child ended, if it did not end by itself (exit 0); None while it runs or after a clean end."""
         self._process.join(EXIT_DEADLINE_SECONDS)
-        how = self._ending() or (
-            f"did not stop within {self._request_timeout + EXIT_DEADLINE_SECONDS:g} s and was killed"
-        )
-        return GrpcResults(
-            errors=[f"gRPC load process {how}"], failure_times=[self._ended_at or time.monotonic()]
-        )
-
-    def _ending(self) -> str | None:
-        """How the child ended; None while it runs."""
         code = self._process.exitcode
-        if code is None:
+        if code == 0:
             return None
-        if code >= 0:
+        if code is None:
+            return "did not end"
+        if code > 0:
             return f"exited with {code}"
         try:
             return f"died of {signal.Signals(-code).name}"
         except ValueError:  # a real-time signal has no name
             return f"died of signal {-code}"
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self._process.is_alive():
             self._process.kill()
         self._process.join()
-        self._results.close()
+        self._outcomes.close()
         self._commands.close()
+
+
+class GrpcClients:
+    """The parent's handle on the children: started before a test's action, stopped after it."""
+
+    def __init__(self, load: GrpcLoad) -> None:
+        self._load = load
+        self._results = GrpcResults()
+        self._lock = threading.Lock()
+        self._stopping = False
+        self._current: _Process | None = None
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+
+    @property
+    def pid(self) -> int | None:
+        with self._lock:
+            return self._current.pid if self._current is not None else None
+
+    def start(self) -> None:
+        # A test's action must not begin before the clients run, or it would pass unloaded.
+        first = _Process(self._load)
+        first.wait_until_started()
+        self._current = first
+        self._supervisor.start()
+
+    def stop(self) -> GrpcResults:
+        with self._lock:
+            self._stopping = True
+            current = self._current
+        if current is not None:
+            current.tell_to_stop()
+        # Each client ends within one request's timeout of the stop.
+        self._supervisor.join(self._load.request_timeout + EXIT_DEADLINE_SECONDS)
+        if self._supervisor.is_alive():
+            with self._lock:
+                hanging = self._current
+            if hanging is not None:
+                hanging.kill()
+            self._supervisor.join()
+        with self._lock:
+            return self._results
+
+    def _supervise(self) -> None:
+        """Counts the current child's outcomes; when it crashes, counts that and starts the next."""
+        started = 1
+        with self._lock:
+            process = self._current
+        while process is not None:
+            for outcome in process.outcomes():
+                self._count(outcome)
+            ended_at = time.monotonic()
+            ending = process.ending()
+            process.close()
+            if ending is not None:
+                how = (
+                    f"did not stop within {self._load.request_timeout + EXIT_DEADLINE_SECONDS:g} s and was killed"
+                    if process.killed_for_hanging
+                    else ending
+                )
+                self._count((f"gRPC load process {how}", ended_at))
+            with self._lock:
+                self._current = None
+            if (
+                ending is None
+                or process.killed_for_hanging
+                or started == MAX_PROCESSES
+                or not self._load_goes_on()
+            ):
+                return
+            started += 1
+            try:
+                replacement = _Process(self._load)
+                replacement.wait_until_started()
+            except RuntimeError as exc:
+                self._count((str(exc), time.monotonic()))
+                return
+            with self._lock:
+                self._current = process = replacement
+                stopping = self._stopping
+            if stopping:  # stop() was called while it started, and told its predecessor
+                replacement.tell_to_stop()
+
+    def _load_goes_on(self) -> bool:
+        with self._lock:
+            return not self._stopping and time.monotonic() < self._load.ends
+
+    def _count(self, outcome: Outcome) -> None:
+        error, figure = outcome
+        with self._lock:
+            if error is None:
+                self._results.ok += 1
+                self._results.latencies_ms.append(figure)
+            else:
+                self._results.errors.append(error)
+                self._results.failure_times.append(figure)

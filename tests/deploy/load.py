@@ -6,7 +6,7 @@ Clients never retry: a REST client is a plain keep-alive `requests.Session`, a g
 most TF Serving clients are. Every request that did not get its answer counts as failed. REST answers are
 also counted by the colour that gave them (the proxy's colour header), which measures the traffic split.
 The gRPC clients run in a child process (tests.deploy.grpc_load says why); a child that dies counts as one
-failure named by its exit.
+failure named by its exit, and a new one carries on.
 """
 
 from __future__ import annotations

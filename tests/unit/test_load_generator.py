@@ -1,5 +1,6 @@
 """The deploy tests' load generator: its gRPC clients run in a child process that sends TF Serving's Predict
-path and counts answers; a child that crashes is one failure named by its signal, not a dead test process.
+path and counts answers; a child that crashes is one failure named by its signal, not a dead test process,
+and another takes over its load.
 
 A real gRPC server in this process stands in for TF Serving: the child sends serialized bytes and reads none.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from concurrent import futures
 
@@ -79,15 +81,28 @@ def test_every_refused_request_is_a_failure_with_its_status(server: PredictServe
     assert list(report.errors) == [f"Predict on 127.0.0.1:{server.port}: UNAVAILABLE: no colour"]
 
 
-def test_a_crashed_grpc_process_is_one_failure_named_by_its_signal(server: PredictServer) -> None:
+def test_a_crashed_grpc_process_is_one_failure_named_by_its_signal_and_a_new_one_carries_the_load(
+    server: PredictServer,
+) -> None:
     with LoadGenerator(
         NO_REST, "digits", rest_clients=0, grpc_target=f"127.0.0.1:{server.port}", grpc_clients=1
     ) as load:
         poll(lambda: server.requests or None, after(30), "waiting for a first gRPC request")
-        pid = load.grpc_pid()
-        assert pid is not None
-        os.kill(pid, signal.SIGSEGV)
+        crashed = load.grpc_pid()
+        assert crashed is not None
+        os.kill(crashed, signal.SIGSEGV)
+        killed_at = time.monotonic()
+        replacement = poll(
+            lambda: load.grpc_pid() if load.grpc_pid() not in (None, crashed) else None,
+            after(60),
+            "waiting for a new gRPC load process",
+        )
+        sent_before = len(server.requests)
+        poll(lambda: len(server.requests) >= sent_before + 20 or None, after(30), "waiting for its requests")
+        assert load.grpc_pid() == replacement
         report = load.stop()
-    assert report.ok == 0
     assert report.failed == 1, report.summary()
     assert list(report.errors) == ["gRPC load process died of SIGSEGV"]
+    assert killed_at <= report.failure_times[0] <= killed_at + 1.0
+    # What the crashed process counted before it died is kept.
+    assert report.ok >= sent_before + 20 - 1
