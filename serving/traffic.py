@@ -34,7 +34,11 @@ reply=$(cat <&3)
 [ -z "$(printf '%s' "$reply" | tr -d '[:space:]')" ] || {{ printf '%s\\n' "$reply"; exit {_RUNTIME_REFUSED}; }}
 cp {LIVE_CONF} {LOADED_CONF}
 """
-_QUERY_SCRIPT = f"{_ADMIN}\ncat <&3"
+# Docker can lose the output of a short exec (docker/docker-py#2042, moby/moby#27289) while its exit status is
+# right: a query ends its answer with this line, and an answer without it was lost on the way and is read again.
+_END_OF_ANSWER = "# end of answer"
+_QUERY_SCRIPT = f"{_ADMIN}\ncat <&3\necho '{_END_OF_ANSWER}'"
+QUERY_ATTEMPTS = 3
 DRAIN_POLL_SECONDS = 0.2
 
 
@@ -65,10 +69,16 @@ class Traffic:
 
     def stats(self) -> dict[str, ColourTraffic]:
         """Per colour: check status, weight and request counts since the proxy started."""
-        code, output = self.proxy.exec(["bash", "-c", _QUERY_SCRIPT], {"COMMANDS": "show stat"})
-        if code != 0:
-            raise InfrastructureError(f"the proxy's runtime API does not answer: {output or code}")
-        return parse_stats(output)
+        for _ in range(QUERY_ATTEMPTS):
+            code, output = self.proxy.exec(["bash", "-c", _QUERY_SCRIPT], {"COMMANDS": "show stat"})
+            if code != 0:
+                raise InfrastructureError(f"the proxy's runtime API does not answer: {output or code}")
+            answer, end, _ = output.rpartition(_END_OF_ANSWER)
+            if end:
+                return parse_stats(answer)
+        raise InfrastructureError(
+            f"Docker lost the proxy's answer to show stat {QUERY_ATTEMPTS} times in a row (docker exec output)"
+        )
 
     def wait_up(self, colour: str, until: float) -> None:
         """Until the proxy has found `colour`'s container and its health check passes."""
