@@ -2,7 +2,8 @@
 analysis, promote, bake). Promotion moves traffic in steps (`DeploySettings.steps`, e.g. 10 %, 50 %, 100 %),
 each analysed on live traffic before the next. Before promotion a failure removes the preview and nothing
 else changed (`Refused`); from the first step on the proxy goes back to the previous colour (`Reverted`), also
-when the rollout is interrupted. `serving.deploy` decides whether to roll out at all, and finishes or records
+when the rollout is interrupted. With no previous colour running, only a verdict on the release takes it away:
+a failing host leaves it serving (`InfrastructureError`). `serving.deploy` decides whether to roll out at all, and finishes or records
 what this returns or raises.
 """
 
@@ -119,20 +120,31 @@ class Rollout:
             if not promoted:
                 preview.remove()
                 raise
-            detected = exc.report.detected_at if isinstance(exc, _BakeFailed) else time.monotonic()
-            try:
-                restored = self._put_back(previous, preview, detected)
-            except DeployError as put_back:
-                # Stopped anyway: the proxy's health check then takes it out of whatever share it still has.
-                preview.stop()
-                self.steps.block(f"{preview.name} logs", preview.logs())
-                raise InfrastructureError(
-                    f"{exc}; putting the previous release back failed: {put_back}"
-                ) from exc
-            self.steps.block(f"{preview.name} logs", preview.logs())
-            if isinstance(exc, Exception):
-                raise Reverted(f"{exc}; {restored}") from exc
+            self._undo_promotion(exc, previous, preview)
             raise
+
+    def _undo_promotion(
+        self, exc: BaseException, previous: ColourState | None, preview: ColourRunner
+    ) -> None:
+        """After `exc` ended a promoted rollout: the previous colour serves again, or, when none runs and `exc`
+        is not a verdict on the release (the host failed us), the preview keeps serving, since taking it away
+        would leave nothing. Raises what the rollout ends with; returns for an interruption, to be re-raised."""
+        if isinstance(exc, Exception) and not isinstance(exc, _BakeFailed) and not self._running(previous):
+            self.steps.say(f"{preview.name} keeps serving: no previous release is running to put back")
+            raise InfrastructureError(
+                f"{exc}; {preview.name} keeps serving: no previous release is running to put back"
+            ) from exc
+        detected = exc.report.detected_at if isinstance(exc, _BakeFailed) else time.monotonic()
+        try:
+            restored = self._put_back(previous, preview, detected)
+        except DeployError as put_back:
+            # Stopped anyway: the proxy's health check then takes it out of whatever share it still has.
+            preview.stop()
+            self.steps.block(f"{preview.name} logs", preview.logs())
+            raise InfrastructureError(f"{exc}; putting the previous release back failed: {put_back}") from exc
+        self.steps.block(f"{preview.name} logs", preview.logs())
+        if isinstance(exc, Exception):
+            raise Reverted(f"{exc}; {restored}") from exc
 
     def _analyse(
         self, rest_url: str, grpc_target: str, smoke: SmokeSet, release: Release, previous: ColourState | None
@@ -244,9 +256,12 @@ class Rollout:
 
         poll(shifted, after(RESTORE_TIMEOUT_SECONDS), f"shifting traffic to {split.describe()}", interval=0.1)
 
+    def _running(self, previous: ColourState | None) -> bool:
+        return previous is not None and self._runner(previous.colour).running()
+
     def _put_back(self, previous: ColourState | None, failed: ColourRunner, detected_at: float) -> str:
         """Route all traffic to the previous colour again, then stop the failed one (its logs stay readable)."""
-        target = previous.colour if previous is not None and self._runner(previous.colour).running() else None
+        target = previous.colour if previous is not None and self._running(previous) else None
         self._shift_back(Split.all_to(target))
         if previous is None or target is None:
             failed.stop()

@@ -21,6 +21,7 @@ from serving.deadline import after, poll
 from serving.deploy import TOTAL_STEPS, Step
 from serving.errors import AnalysisFailed, DeployError, InfrastructureError, ModelNotReady, Reverted
 from serving.haproxy_config import LIVE_CONF, LOADED_CONF, Split, render
+from serving.haproxy_runtime import ColourTraffic
 from serving.history_store import HistoryStore
 from serving.proxy import RESTART_POLICY
 from tests.deploy.harness import PROXY_IMAGE, Host, Releases
@@ -255,6 +256,36 @@ def test_killing_the_new_colour_during_bake_reverts_automatically(host: Host, re
     # the benchmark reports how many. Traffic must flow again afterwards.
     print(f"failed during auto-revert: {report.summary()}; restored in {deployer.restore_seconds:.2f} s")
     assert report.ok > 0
+
+
+def test_a_host_failure_after_a_first_release_took_traffic_leaves_it_serving(
+    host: Host, releases: Releases
+) -> None:
+    """With no other release running (a first release, or a revert whose judged colour died), a failure of the
+    host rather than a verdict on the release must not take away the only release that serves. The host's
+    failure is injected where Docker once lost an exec's output under load (the proxy's counters): Docker
+    cannot be made to lose it on demand."""
+
+    def counters_lost() -> dict[str, ColourTraffic]:
+        raise InfrastructureError("Docker lost the proxy's answer to show stat 3 times in a row")
+
+    def lose_the_counters_at_bake(step: int) -> None:
+        if step == Step.BAKE:
+            deployer.traffic.stats = counters_lost  # type: ignore[method-assign]
+
+    deployer, out = host.deployer(on_step=lose_the_counters_at_bake)
+    with pytest.raises(InfrastructureError, match="keeps serving: no previous release is running") as caught:
+        deployer.run(releases["v1"])
+    host.outputs.append(out.getvalue())
+    assert "Docker lost the proxy's answer" in str(caught.value)
+    host.assert_serving("v1")
+    with host.load() as load:
+        poll(lambda: load.report.total >= 50 or None, after(30), "waiting for 50 answers through the proxy")
+        report = load.stop()
+    assert report.failed == 0, report.summary()
+    assert _history(host)[-1].result == history.RESULT_FAILED
+    host.deploy(releases["v2"])  # the next deploy takes over from it
+    host.assert_serving("v2")
 
 
 def test_concurrent_deploys_take_turns(host: Host, releases: Releases) -> None:
