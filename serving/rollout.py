@@ -3,8 +3,8 @@ analysis, promote, bake). Promotion moves traffic in steps (`DeploySettings.step
 each analysed on live traffic before the next. Before promotion a failure removes the preview and nothing
 else changed (`Refused`); from the first step on the proxy goes back to the previous colour (`Reverted`), also
 when the rollout is interrupted. With no previous colour running, only a verdict on the release takes it away:
-a failing host leaves it serving (`InfrastructureError`). `serving.deploy` decides whether to roll out at all, and finishes or records
-what this returns or raises.
+a failing host leaves it serving (`InfrastructureError`). `serving.deploy` decides whether to roll out at all,
+and finishes or records what this returns or raises.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from typing import NoReturn
 
 import docker
 
@@ -120,23 +121,21 @@ class Rollout:
             if not promoted:
                 preview.remove()
                 raise
-            self._undo_promotion(exc, previous, preview)
+            self._undo_promotion(exc, attempt, previous, preview)
             raise
 
     def _undo_promotion(
-        self, exc: BaseException, previous: ColourState | None, preview: ColourRunner
+        self, exc: BaseException, attempt: Attempt, previous: ColourState | None, preview: ColourRunner
     ) -> None:
-        """After `exc` ended a promoted rollout: the previous colour serves again, or, when none runs and `exc`
-        is not a verdict on the release (the host failed us), the preview keeps serving, since taking it away
-        would leave nothing. Raises what the rollout ends with; returns for an interruption, to be re-raised."""
-        if isinstance(exc, Exception) and not isinstance(exc, _BakeFailed) and not self._running(previous):
-            self.steps.say(f"{preview.name} keeps serving: no previous release is running to put back")
-            raise InfrastructureError(
-                f"{exc}; {preview.name} keeps serving: no previous release is running to put back"
-            ) from exc
+        """After `exc` ended a promoted rollout: the previous colour serves again. Raises what the rollout ends
+        with; returns for an interruption, to be re-raised."""
+        still_running = previous if previous is not None and self._runner(previous.colour).running() else None
+        host_failed = isinstance(exc, Exception) and not isinstance(exc, _BakeFailed)
+        if still_running is None and host_failed and preview.running():
+            self._keep_serving(exc, attempt, preview)
         detected = exc.report.detected_at if isinstance(exc, _BakeFailed) else time.monotonic()
         try:
-            restored = self._put_back(previous, preview, detected)
+            restored = self._put_back(still_running, preview, detected)
         except DeployError as put_back:
             # Stopped anyway: the proxy's health check then takes it out of whatever share it still has.
             preview.stop()
@@ -145,6 +144,21 @@ class Rollout:
         self.steps.block(f"{preview.name} logs", preview.logs())
         if isinstance(exc, Exception):
             raise Reverted(f"{exc}; {restored}") from exc
+
+    def _keep_serving(self, exc: BaseException, attempt: Attempt, preview: ColourRunner) -> NoReturn:
+        """No previous colour runs and `exc` is no verdict on the release (the host failed us): taking it away
+        would leave nothing serving. It gets all traffic (a step's share would leave the dead colour active for
+        the next deploy to switch to) and the restart policy, unproven, until the next deploy takes over."""
+        notes = [f"{preview.name} keeps serving: no previous release is running to put back"]
+        try:
+            if attempt.share != 100:
+                self.traffic.shift(Split.all_to(preview.colour))
+                attempt.share = 100
+            preview.keep_across_restarts()
+        except DeployError as keeping:
+            notes.append(f"keeping it failed: {keeping}")
+        self.steps.say("; ".join(notes))
+        raise InfrastructureError("; ".join([str(exc), *notes])) from exc
 
     def _analyse(
         self, rest_url: str, grpc_target: str, smoke: SmokeSet, release: Release, previous: ColourState | None
@@ -256,14 +270,11 @@ class Rollout:
 
         poll(shifted, after(RESTORE_TIMEOUT_SECONDS), f"shifting traffic to {split.describe()}", interval=0.1)
 
-    def _running(self, previous: ColourState | None) -> bool:
-        return previous is not None and self._runner(previous.colour).running()
-
     def _put_back(self, previous: ColourState | None, failed: ColourRunner, detected_at: float) -> str:
-        """Route all traffic to the previous colour again, then stop the failed one (its logs stay readable)."""
-        target = previous.colour if previous is not None and self._running(previous) else None
-        self._shift_back(Split.all_to(target))
-        if previous is None or target is None:
+        """Route all traffic to the previous colour (None: it does not run) again, then stop the failed one (its
+        logs stay readable)."""
+        self._shift_back(Split.all_to(previous.colour if previous is not None else None))
+        if previous is None:
             failed.stop()
             self.steps.say("reverted: no previous release is running; the proxy answers 503")
             return "no previous release to put back"
@@ -276,7 +287,7 @@ class Rollout:
                     any(s.version == wanted and s.state == "AVAILABLE" for s in rest.status(deadline)) or None
                 ),
                 deadline,
-                f"waiting for {target} to answer through the proxy",
+                f"waiting for {previous.colour} to answer through the proxy",
                 interval=0.01,
             )
         finally:
@@ -285,7 +296,7 @@ class Rollout:
         # Only now: requests still in flight to it had the time to finish.
         failed.stop()
         message = (
-            f"reverted to {target} {previous.release.version}; traffic restored "
+            f"reverted to {previous.colour} {previous.release.version}; traffic restored "
             f"{self.restore_seconds:.2f} s after the failure was detected"
         )
         self.steps.say(message)
