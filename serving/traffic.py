@@ -34,10 +34,12 @@ reply=$(cat <&3)
 [ -z "$(printf '%s' "$reply" | tr -d '[:space:]')" ] || {{ printf '%s\\n' "$reply"; exit {_RUNTIME_REFUSED}; }}
 cp {LIVE_CONF} {LOADED_CONF}
 """
-# Docker can lose the output of a short exec (docker/docker-py#2042, moby/moby#27289) while its exit status is
-# right: a query ends its answer with this line, and an answer without it was lost on the way and is read again.
-_END_OF_ANSWER = "# end of answer"
-_QUERY_SCRIPT = f"{_ADMIN}\ncat <&3\necho '{_END_OF_ANSWER}'"
+# Docker can lose the output of a short exec, its beginning or its end (docker/docker-py#2042, moby/moby#27289),
+# while its exit status is right: a query's answer comes between these two lines, and one without both was lost
+# on the way and is read again.
+_ANSWER_BEGINS = "# answer"
+_ANSWER_ENDS = "# end of answer"
+_QUERY_SCRIPT = f"echo '{_ANSWER_BEGINS}'\n{_ADMIN}\ncat <&3 || exit 1\necho '{_ANSWER_ENDS}'"
 QUERY_ATTEMPTS = 3
 DRAIN_POLL_SECONDS = 0.2
 
@@ -73,9 +75,8 @@ class Traffic:
             code, output = self.proxy.exec(["bash", "-c", _QUERY_SCRIPT], {"COMMANDS": "show stat"})
             if code != 0:
                 raise InfrastructureError(f"the proxy's runtime API does not answer: {output or code}")
-            answer, end, _ = output.rpartition(_END_OF_ANSWER)
-            if end:
-                return parse_stats(answer)
+            if output.startswith(_ANSWER_BEGINS) and output.endswith(_ANSWER_ENDS):
+                return parse_stats(output.removeprefix(_ANSWER_BEGINS).removesuffix(_ANSWER_ENDS))
         raise InfrastructureError(
             f"Docker lost the proxy's answer to show stat {QUERY_ATTEMPTS} times in a row (docker exec output)"
         )

@@ -27,32 +27,40 @@ SHOW_STAT = "\n".join(
 
 
 class LosingProxy:
-    """Runs nothing: answers each exec (exit status 0) as the query script would print SHOW_STAT, or with the
-    answer lost, as `lost` says in turn."""
+    """Runs nothing: answers each exec (exit status 0) as the query script would print SHOW_STAT, whole or with a
+    part lost ("all", "beginning", "end"), as `losses` says in turn."""
 
-    def __init__(self, lost: list[bool]) -> None:
-        self.lost = lost
+    def __init__(self, losses: list[str | None]) -> None:
+        self.losses = losses
         self.commands: list[list[str]] = []
 
     def exec(
         self, command: list[str], environment: dict[str, str] | None = None, user: str = ""
     ) -> tuple[int, str]:
         self.commands.append(command)
-        if self.lost.pop(0):
-            return 0, ""
-        end_of_answer = command[-1].rsplit("echo ", 1)[1].strip("'")  # the script's last line
-        return 0, f"{SHOW_STAT}\n{end_of_answer}"
+        # The script's first and last lines print the lines that frame its answer.
+        first, *_, last = (line.removeprefix("echo ").strip("'") for line in command[-1].splitlines())
+        lost = self.losses.pop(0)
+        printed = {
+            None: f"{first}\n{SHOW_STAT}{last}",
+            "all": "",
+            "beginning": f"{SHOW_STAT[40:]}{last}",
+            "end": f"{first}\n{SHOW_STAT[:-20]}",
+        }[lost]
+        return 0, printed
 
 
-def test_an_answer_lost_on_the_way_is_read_again() -> None:
-    proxy = LosingProxy([True, False])
+@pytest.mark.parametrize("lost", ["all", "beginning", "end"])
+def test_an_answer_lost_on_the_way_is_read_again(lost: str) -> None:
+    proxy = LosingProxy([lost, None])
     stats = Traffic(cast(Proxy, proxy)).stats()
     assert (stats["blue"].status, stats["blue"].requests, stats["green"].status) == ("UP", 12, "MAINT")
     assert len(proxy.commands) == 2
 
 
 def test_answers_lost_every_time_are_an_infrastructure_error_that_says_so() -> None:
-    proxy = LosingProxy([True] * QUERY_ATTEMPTS)
+    losses: list[str | None] = ["all", "end", "beginning"]
+    proxy = LosingProxy(losses[:QUERY_ATTEMPTS])
     with pytest.raises(
         InfrastructureError, match=f"lost the proxy's answer to show stat {QUERY_ATTEMPTS} times"
     ):
