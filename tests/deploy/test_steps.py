@@ -142,9 +142,12 @@ def test_a_new_colour_slow_only_under_load_is_reverted(host: Host, releases: Rel
     # taking ~1 s each gets about 4 per client in a 5 s step (CI once counted 19 and the 10 % step passed).
     reversal = _reverted_at(host, releases, 10, throttle, step_seconds=10)
     verdict = next(line for line in reversal.output.splitlines() if line.strip().startswith("10 %:"))
-    # The proxy's view, not the probes (which the throttling slows as well), caught it: its measure of the live
-    # answers, or, on a busy machine, its health check timing out on the starved colour first.
-    assert "FAIL the proxy measured" in verdict or "FAIL the proxy's health check finds" in verdict, verdict
+    # Caught at the first step: by the proxy's measure of the live answers, by the probes straight to the colour
+    # (too few for a p95, their median), or, on a busy machine, by the proxy's health check timing out first.
+    assert any(
+        f"FAIL {cause}" in verdict
+        for cause in ("the proxy measured", "probe median", "the proxy's health check finds")
+    ), verdict
     assert reversal.load.failed <= IN_FLIGHT, reversal.load.summary()
 
 
