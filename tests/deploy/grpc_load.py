@@ -14,6 +14,7 @@ stops when told to or when the parent is gone.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import faulthandler
 import multiprocessing
 import signal
@@ -101,9 +102,9 @@ def _run_clients(load: GrpcLoad, commands: Connection, outcomes: Connection) -> 
 
     threading.Thread(target=until_told_or_orphaned, daemon=True).start()
     threads = [threading.Thread(target=client) for _ in range(load.clients)]
-    for thread in threads:
-        thread.start()
-    with sending:
+    with sending:  # no outcome is sent before this
+        for thread in threads:
+            thread.start()
         outcomes.send(_STARTED)
     for thread in threads:
         thread.join()
@@ -136,12 +137,13 @@ class _Process:
                 return
         except EOFError:  # it died first
             pass
-        ending = self.ending()
+        hung = self._process.is_alive()
+        ending = None if hung else self.ending() or "exited with 0"
         self.close()
         raise RuntimeError(
-            f"gRPC load process {ending} before its clients started"
-            if ending
-            else f"gRPC load process did not start its clients within {START_DEADLINE_SECONDS:g} s"
+            f"gRPC load process did not start its clients within {START_DEADLINE_SECONDS:g} s"
+            if hung
+            else f"gRPC load process {ending} before its clients started"
         )
 
     def outcomes(self) -> Iterator[Outcome]:
@@ -159,7 +161,7 @@ class _Process:
         self._process.kill()
 
     def ending(self) -> str | None:
-        """How the child ended, if it did not end by itself (exit 0); None while it runs or after a clean end."""
+        """How the child ended, once its pipe closed: None for a clean end (exit 0)."""
         self._process.join(EXIT_DEADLINE_SECONDS)
         code = self._process.exitcode
         if code == 0:
@@ -210,14 +212,16 @@ class GrpcClients:
             current = self._current
         if current is not None:
             current.tell_to_stop()
-        # Each client ends within one request's timeout of the stop.
-        self._supervisor.join(self._load.request_timeout + EXIT_DEADLINE_SECONDS)
-        if self._supervisor.is_alive():
+        # Each client ends within one request's timeout of the stop; a process still starting is told to stop
+        # once it has started.
+        while True:
+            self._supervisor.join(self._load.request_timeout + EXIT_DEADLINE_SECONDS)
+            if not self._supervisor.is_alive():
+                break
             with self._lock:
                 hanging = self._current
             if hanging is not None:
                 hanging.kill()
-            self._supervisor.join()
         with self._lock:
             return self._results
 
@@ -241,19 +245,21 @@ class GrpcClients:
                 self._count((f"gRPC load process {how}", ended_at))
             with self._lock:
                 self._current = None
+                left = self._load.max_requests - self._results.ok - len(self._results.errors)
             if (
                 ending is None
                 or process.killed_for_hanging
                 or started == MAX_PROCESSES
+                or left <= 0
                 or not self._load_goes_on()
             ):
                 return
             started += 1
             try:
-                replacement = _Process(self._load)
+                replacement = _Process(dataclasses.replace(self._load, max_requests=left))
                 replacement.wait_until_started()
-            except RuntimeError as exc:
-                self._count((str(exc), time.monotonic()))
+            except (RuntimeError, OSError) as exc:
+                self._count((f"gRPC load process could not be replaced: {exc}", time.monotonic()))
                 return
             with self._lock:
                 self._current = process = replacement
