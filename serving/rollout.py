@@ -2,8 +2,8 @@
 analysis, promote, bake). Promotion moves traffic in steps (`DeploySettings.steps`, e.g. 10 %, 50 %, 100 %),
 each analysed on live traffic before the next. Before promotion a failure removes the preview and nothing
 else changed (`Refused`); from the first step on the proxy goes back to the previous colour (`Reverted`), also
-when the rollout is interrupted. With no previous colour running, only a verdict on the release takes it away:
-a failing host leaves it serving (`InfrastructureError`). `serving.deploy` decides whether to roll out at all,
+when the rollout is interrupted. With no previous colour running, a failing host (not a verdict on the release,
+nor an interruption) leaves it serving (`InfrastructureError`). `serving.deploy` decides whether to roll out at all,
 and finishes or records what this returns or raises.
 """
 
@@ -127,10 +127,11 @@ class Rollout:
     def _undo_promotion(
         self, exc: BaseException, attempt: Attempt, previous: ColourState | None, preview: ColourRunner
     ) -> None:
-        """After `exc` ended a promoted rollout: the previous colour serves again. Raises what the rollout ends
+        """After `exc` ended a promoted rollout: the previous colour serves again; with none running, the preview
+        keeps serving if `exc` is the host's failure, not a verdict on the release. Raises what the rollout ends
         with; returns for an interruption, to be re-raised."""
         still_running = previous if previous is not None and self._runner(previous.colour).running() else None
-        host_failed = isinstance(exc, Exception) and not isinstance(exc, _BakeFailed)
+        host_failed = isinstance(exc, DeployError) and not isinstance(exc, _BakeFailed)
         if still_running is None and host_failed and preview.running():
             self._keep_serving(exc, attempt, preview)
         detected = exc.report.detected_at if isinstance(exc, _BakeFailed) else time.monotonic()
@@ -146,17 +147,20 @@ class Rollout:
             raise Reverted(f"{exc}; {restored}") from exc
 
     def _keep_serving(self, exc: BaseException, attempt: Attempt, preview: ColourRunner) -> NoReturn:
-        """No previous colour runs and `exc` is no verdict on the release (the host failed us): taking it away
-        would leave nothing serving. It gets all traffic (a step's share would leave the dead colour active for
-        the next deploy to switch to) and the restart policy, unproven, until the next deploy takes over."""
+        """Taking the preview away would leave nothing serving. It gets all traffic (at a step's share, the dead
+        previous colour would stay the active one, which the next deploy would find not running and replace with
+        503) and the restart policy: unproven, it serves until the next deploy takes over."""
         notes = [f"{preview.name} keeps serving: no previous release is running to put back"]
-        try:
-            if attempt.share != 100:
-                self.traffic.shift(Split.all_to(preview.colour))
+        if attempt.share != 100:
+            try:
+                self._shift_back(Split.all_to(preview.colour))
                 attempt.share = 100
+            except DeployError as shift:
+                notes.append(f"but it keeps only its {attempt.share} % share: {shift}")
+        try:
             preview.keep_across_restarts()
-        except DeployError as keeping:
-            notes.append(f"keeping it failed: {keeping}")
+        except DeployError as policy:
+            notes.append(f"it will not come back after a crash or reboot: {policy}")
         self.steps.say("; ".join(notes))
         raise InfrastructureError("; ".join([str(exc), *notes])) from exc
 

@@ -240,7 +240,8 @@ class ColourRunner(ServingContainer):
 
     def keep_across_restarts(self) -> None:
         """From now on Docker restarts this colour after a crash or its own restart, as it does the proxy. A
-        preview never gets this: a crash must fail its analysis or bake, not be papered over."""
+        preview gets this only once it serves for good (or is kept serving, with nothing else to serve): a crash
+        must fail its analysis or bake, not be papered over."""
         try:
             self._get().update(restart_policy=RESTART_POLICY)
         except docker.errors.APIError as exc:

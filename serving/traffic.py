@@ -75,8 +75,10 @@ class Traffic:
             code, output = self.proxy.exec(["bash", "-c", _QUERY_SCRIPT], {"COMMANDS": "show stat"})
             if code != 0:
                 raise InfrastructureError(f"the proxy's runtime API does not answer: {output or code}")
-            if output.startswith(_ANSWER_BEGINS) and output.endswith(_ANSWER_ENDS):
-                return parse_stats(output.removeprefix(_ANSWER_BEGINS).removesuffix(_ANSWER_ENDS))
+            # Output and errors come mixed: a line on stderr may precede the answer.
+            _, begins, answer = output.partition(f"{_ANSWER_BEGINS}\n")
+            if begins and answer.endswith(_ANSWER_ENDS):
+                return parse_stats(answer.removesuffix(_ANSWER_ENDS))
         raise InfrastructureError(
             f"Docker lost the proxy's answer to show stat {QUERY_ATTEMPTS} times in a row (docker exec output)"
         )

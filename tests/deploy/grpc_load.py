@@ -212,16 +212,18 @@ class GrpcClients:
             current = self._current
         if current is not None:
             current.tell_to_stop()
-        # Each client ends within one request's timeout of the stop; a process still starting is told to stop
-        # once it has started.
+        # Each client ends within one request's timeout of the stop. A process still starting is told to stop
+        # once it has started, and gets as long from then.
+        told = current
         while True:
             self._supervisor.join(self._load.request_timeout + EXIT_DEADLINE_SECONDS)
             if not self._supervisor.is_alive():
                 break
             with self._lock:
-                hanging = self._current
-            if hanging is not None:
-                hanging.kill()
+                now = self._current
+            if now is not None and now is told:
+                now.kill()
+            told = now
         with self._lock:
             return self._results
 

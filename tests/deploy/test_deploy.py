@@ -279,7 +279,9 @@ def test_a_host_failure_after_a_first_release_took_traffic_leaves_it_serving(
     host.outputs.append(out.getvalue())
     assert "Docker lost the proxy's answer" in str(caught.value)
     host.assert_serving("v1")
-    kept = host.client.containers.get(colour_container_name(host.model_name, host.state().active_colour or ""))
+    kept = host.client.containers.get(
+        colour_container_name(host.model_name, host.state().active_colour or "")
+    )
     assert kept.attrs["HostConfig"]["RestartPolicy"]["Name"] == RESTART_POLICY["Name"]
     with host.load() as load:
         poll(lambda: load.report.total >= 50 or None, after(30), "waiting for 50 answers through the proxy")

@@ -3,7 +3,7 @@
 Docker sometimes returns a short exec's output empty while its exit status is right (docker/docker-py#2042):
 a deploy suite run under load read `show stat` as '' and reverted a healthy release. Docker cannot be made to
 lose output on demand, so here the proxy's exec is a stand-in that answers with what the query script would
-print, or with nothing.
+print, or with its beginning, its end or all of it lost.
 """
 
 from __future__ import annotations
