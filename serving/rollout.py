@@ -275,8 +275,8 @@ class Rollout:
         poll(shifted, after(RESTORE_TIMEOUT_SECONDS), f"shifting traffic to {split.describe()}", interval=0.1)
 
     def _put_back(self, previous: ColourState | None, failed: ColourRunner, detected_at: float) -> str:
-        """Route all traffic to the previous colour (None: it does not run) again, then stop the failed one (its
-        logs stay readable)."""
+        """Route all traffic back to `previous` (None when it does not run: to no colour), then stop the failed
+        one (its logs stay readable)."""
         self._shift_back(Split.all_to(previous.colour if previous is not None else None))
         if previous is None:
             failed.stop()
