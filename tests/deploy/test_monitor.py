@@ -223,7 +223,9 @@ def test_a_killed_colour_is_down_and_reverted_with_no_failure_after_the_revert(m
     load = under_load(monitored, kill_then_monitor, grpc_clients=0)
     report = reports[0]
     assert report.verdict == history.DOWN, failed(report)
-    assert {"model status", "colour", "ServingColourDown", "ServingModelNotAvailable"} <= set(failed(report))
+    # Not ServingModelNotAvailable: the proxy's health check needs two failed checks of up to 1 s each, and then a
+    # rule evaluation, to say so; in a 4 s window on a busy machine that came after the scrape once.
+    assert {"model status", "colour", "ServingColourDown"} <= set(failed(report)), failed(report)
     assert report.reverted_to == VARIANTS["v1"].semver
     monitored.host.assert_serving("v1")
     assert load.failed > 0, "the kill was not seen by any client"
