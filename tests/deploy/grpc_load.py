@@ -193,6 +193,8 @@ class GrpcClients:
         self._stopping = False
         self._current: _Process | None = None
         self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        # Each client ends within one request's timeout of being told to stop.
+        self._stop_grace = load.request_timeout + EXIT_DEADLINE_SECONDS
 
     @property
     def pid(self) -> int | None:
@@ -212,11 +214,10 @@ class GrpcClients:
             current = self._current
         if current is not None:
             current.tell_to_stop()
-        # Each client ends within one request's timeout of the stop. A process still starting is told to stop
-        # once it has started, and gets as long from then.
+        # A process still starting is told to stop once it has started, and gets the same grace from then.
         told = current
         while True:
-            self._supervisor.join(self._load.request_timeout + EXIT_DEADLINE_SECONDS)
+            self._supervisor.join(self._stop_grace)
             if not self._supervisor.is_alive():
                 break
             with self._lock:
@@ -240,7 +241,7 @@ class GrpcClients:
             process.close()
             if ending is not None:
                 how = (
-                    f"did not stop within {self._load.request_timeout + EXIT_DEADLINE_SECONDS:g} s and was killed"
+                    f"did not stop within {self._stop_grace:g} s and was killed"
                     if process.killed_for_hanging
                     else ending
                 )
@@ -248,13 +249,8 @@ class GrpcClients:
             with self._lock:
                 self._current = None
                 left = self._load.max_requests - self._results.ok - len(self._results.errors)
-            if (
-                ending is None
-                or process.killed_for_hanging
-                or started == MAX_PROCESSES
-                or left <= 0
-                or not self._load_goes_on()
-            ):
+                goes_on = not self._stopping and time.monotonic() < self._load.ends and left > 0
+            if ending is None or process.killed_for_hanging or started == MAX_PROCESSES or not goes_on:
                 return
             started += 1
             try:
@@ -268,10 +264,6 @@ class GrpcClients:
                 stopping = self._stopping
             if stopping:  # stop() was called while it started, and told its predecessor
                 replacement.tell_to_stop()
-
-    def _load_goes_on(self) -> bool:
-        with self._lock:
-            return not self._stopping and time.monotonic() < self._load.ends
 
     def _count(self, outcome: Outcome) -> None:
         error, figure = outcome

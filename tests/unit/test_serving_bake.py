@@ -75,14 +75,16 @@ class Server:
         return (5.0 if self.clock.now >= self.counted_errors_from else 0.0, float(len(self.probes)))
 
 
-def _bake(server: Server, *, colour_running: bool | float = True, max_error_rate: float = 0.0) -> BakeReport:
-    """A 10 s window; `colour_running`: always, never, or until that clock time."""
+def _bake(
+    server: Server, *, colour_running: bool | float = True, max_error_rate: float = 0.0, seconds: float = 10.0
+) -> BakeReport:
+    """A window of `seconds`; `colour_running`: always, never, or until that clock time."""
 
     def running() -> bool:
         return colour_running if isinstance(colour_running, bool) else server.clock.now < colour_running
 
     targets = BakeTargets(server, server, server, running)
-    return bake(targets, SMOKE, 10.0, THRESHOLDS, max_error_rate, clock=server.clock)
+    return bake(targets, SMOKE, seconds, THRESHOLDS, max_error_rate, clock=server.clock)
 
 
 def test_a_healthy_release_passes_the_whole_window_without_real_waiting() -> None:
@@ -143,10 +145,7 @@ def test_a_slow_release_fails_on_its_p95_at_the_end_of_the_window() -> None:
 
 def test_a_release_too_slow_to_answer_enough_probes_for_a_p95_fails_on_its_median() -> None:
     clock = FakeClock()
-    server = Server(clock, latency_s=0.800)
-    report = bake(
-        BakeTargets(server, server, server, lambda: True), SMOKE, 10.0, THRESHOLDS, 0.0, clock=clock
-    )
+    report = _bake(Server(clock, latency_s=0.800))
     assert 0 < report.probes < MIN_PROBES_FOR_LATENCY
     assert (
         report.failure
@@ -157,10 +156,7 @@ def test_a_release_too_slow_to_answer_enough_probes_for_a_p95_fails_on_its_media
 @pytest.mark.parametrize("window", [2.0, 1.15], ids=["10 probes", "2 probes"])
 def test_one_slow_probe_in_a_short_window_is_not_a_slow_release(window: float) -> None:
     clock = FakeClock()
-    server = Server(clock, first_latency_s=1.0)
-    report = bake(
-        BakeTargets(server, server, server, lambda: True), SMOKE, window, THRESHOLDS, 0.0, clock=clock
-    )
+    report = _bake(Server(clock, first_latency_s=1.0), seconds=window)
     assert 0 < report.probes < MIN_PROBES_FOR_LATENCY
     assert max(report.latencies_ms) > THRESHOLDS.latency_budget_ms_p95
     assert report.failure == ""
